@@ -1,0 +1,67 @@
+# varpar: see README.md. `make test` is what CI runs.
+GO       ?= go
+BIN      := bin
+PKG      := github.com/varpar/varpar
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS  := -s -w -X main.version=$(VERSION)
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
+.PHONY: all build test test-go test-purego test-arm race lint fmt-check bench bench-compare release golden fuzz clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN)/varpar ./cmd/varpar
+
+# Everything CI runs: formatting, vet, unit and integration tests on this
+# machine (assembly and pure-Go kernels), the pure-Go build, and the nn tests
+# built for the Raspberry Pis' arm64 and armv7 under qemu-user.
+test: fmt-check test-go test-purego test-arm release
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+test-go:
+	$(GO) test -count=1 -timeout 15m ./...
+
+test-purego:
+	$(GO) test -count=1 -tags purego -timeout 10m ./nn
+
+test-arm:
+	GOARCH=arm64 $(GO) test -count=1 -short -timeout 15m -exec qemu-aarch64-static ./nn ./consensus
+	GOARCH=arm GOARM=7 $(GO) test -count=1 -short -timeout 15m -exec qemu-arm-static ./nn ./consensus
+
+race:
+	$(GO) test -count=1 -race -timeout 20m ./...
+
+lint:
+	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
+
+bench:
+	$(GO) test -run XXX -bench . -benchtime 300ms ./nn
+
+# Times varpar against ONNX Runtime on the same weights, one thread, batch 1.
+bench-compare: build
+	bench/compare/compare.sh
+
+# Static binaries for the targets the README lists.
+release:
+	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/varpar-linux-amd64 ./cmd/varpar
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/varpar-linux-arm64 ./cmd/varpar
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm GOARM=7 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/varpar-linux-armv7 ./cmd/varpar
+
+# Regenerates nn/testdata/golden with Debian's PyTorch (see that folder's README).
+golden:
+	/usr/bin/python3 tools/golden/gen_golden.py
+
+# A short run of every fuzz target.
+FUZZTIME ?= 20s
+fuzz:
+	@for t in $$($(GO) test -list 'Fuzz.*' ./nn | grep ^Fuzz); do \
+		echo "== $$t"; $(GO) test -run XXX -fuzz "^$$t$$" -fuzztime $(FUZZTIME) ./nn || exit 1; done
+
+clean:
+	rm -rf $(BIN)

@@ -1,0 +1,46 @@
+// Command varpar runs one image classifier as an ensemble of MobileNetV2
+// variants spread over small devices. See README.md.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+)
+
+// version is set at link time by make release.
+var version = "dev"
+
+func main() {
+	if err := newRootCmd().Execute(); err != nil {
+		fmt.Fprintln(os.Stderr, "varpar:", err)
+		var ue usageError
+		if errors.As(err, &ue) {
+			os.Exit(2)
+		}
+		os.Exit(1)
+	}
+}
+
+// usageError marks a bad flag or argument (exit status 2).
+type usageError struct{ error }
+
+func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
+
+func newRootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "varpar",
+		Short: "Variant-parallel image classification on small devices",
+		Long: `varpar runs one image classifier as an ensemble of lighter MobileNetV2 variants.
+Each device runs one variant and answers with its top-k scores; the scores are fused,
+so losing devices costs accuracy, never availability.`,
+		Version:       version,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.AddCommand(newFamilyCmd(), newPredictCmd(), newBenchCmd())
+	return root
+}

@@ -1,0 +1,50 @@
+//go:build amd64 && !purego
+
+package nn
+
+// AVX-512 and AVX2 depthwise 3x3 row kernels (depthwise_amd64.s).
+//
+// Each call computes one output row: for each channel group (16 channels for
+// AVX-512, 8 for AVX2; the last group masked) it loads the group's nine tap
+// weights and bias into registers, then sweeps the row's output pixels: the
+// first pixel (left column in the padding), the interior run, and the last
+// pixel if its right column is in the padding. Rows iy-1 or iy+1 outside the
+// image are read from row iy (r0 or r2 = r1) with their weights zeroed.
+// r0, r1, r2 point at column 0 of the three input rows, out at column 0 of the
+// output row; c, cp (padded channels, the packed tap stride) and step (input
+// floats between two output pixels, stride*c) are in floats.
+
+//go:noescape
+func dwRowAVX512(r0, r1, r2, out, wts, bias *float32, c, cp, step, mid, flags, act int)
+
+//go:noescape
+func dwRowAVX2(r0, r1, r2, out, wts, bias *float32, c, cp, step, mid, flags, act int)
+
+// depthwiseAsm runs Depthwise3x3 (arguments already checked) on the assembly
+// kernels of level i and reports true, or reports false if there are none.
+func depthwiseAsm(i isa, in []float32, h, w, c, stride int, packed, bias []float32, act Activation, out []float32, oy0, oy1 int) bool {
+	if i != isaAVX512 && i != isaAVX2 {
+		return false
+	}
+	ow := (w-1)/stride + 1
+	cp := dwPad(c)
+	var bp *float32
+	if bias != nil {
+		bp = &bias[0]
+	}
+	wp := &packed[0]
+	a := 0
+	if act == ActReLU6 {
+		a = 1
+	}
+	for oy := oy0; oy < oy1; oy++ {
+		r := dwRowPlan(h, w, c, stride, oy)
+		op := &out[oy*ow*c]
+		if i == isaAVX512 {
+			dwRowAVX512(&in[r.r0], &in[r.r1], &in[r.r2], op, wp, bp, c, cp, stride*c, r.mid, r.flags, a)
+		} else {
+			dwRowAVX2(&in[r.r0], &in[r.r1], &in[r.r2], op, wp, bp, c, cp, stride*c, r.mid, r.flags, a)
+		}
+	}
+	return true
+}
