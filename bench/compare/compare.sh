@@ -98,6 +98,11 @@ if [[ ! -x $VARPAR ]]; then
   [[ -x $VARPAR ]] || die "$VARPAR still missing after make build"
 fi
 
+# 4b. varpar computes what torch computes, on these very weights.
+echo "== checking varpar output against torch" >&2
+(cd "$ROOT" && VARPAR_BENCH_DIR="$OUT" VARPAR_BENCH_ROWS="$(IFS=,; echo "${rows[*]}")" \
+  go test -count=1 -run TestBenchCompareModels ./nn >&2) || die "varpar output differs from torch's"
+
 # 5. Alternate the engines so that both see the same machine noise.
 results=$OUT/last.jsonl
 : > "$results"

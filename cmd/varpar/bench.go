@@ -28,7 +28,7 @@ func newBenchCmd() *cobra.Command {
 		Short: "Measure each variant's inference latency on this machine",
 		Long: `Run every variant of the family on a fixed random input, after a warm-up, and
 report the median and 90th-percentile latency of one forward pass (preprocessing excluded).`,
-		Args: cobra.NoArgs,
+		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if dir == "" {
 				return usagef("--family DIR is required")

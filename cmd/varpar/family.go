@@ -16,7 +16,7 @@ func newFamilyCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "family --family DIR",
 		Short: "Show a model family: per variant its width, resolution, parameters and MACs",
-		Args:  cobra.NoArgs,
+		Args:  usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if dir == "" {
 				return usagef("--family DIR is required")

@@ -44,3 +44,13 @@ so losing devices costs accuracy, never availability.`,
 	root.AddCommand(newFamilyCmd(), newPredictCmd(), newBenchCmd())
 	return root
 }
+
+// usageArgs wraps a cobra argument check so that its failure is a usage error.
+func usageArgs(check cobra.PositionalArgs) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if err := check(cmd, args); err != nil {
+			return usageError{err}
+		}
+		return nil
+	}
+}

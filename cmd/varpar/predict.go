@@ -26,7 +26,7 @@ func newPredictCmd() *cobra.Command {
 		Long: `Classify JPEG or PNG images on this machine. With --variant, one variant answers;
 without it, every variant of the family answers with its top-k and the answers are fused
 with the family's fusion weights, as the cluster does.`,
-		Args: cobra.MinimumNArgs(1),
+		Args: usageArgs(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, images []string) error {
 			if dir == "" {
 				return usagef("--family DIR is required")
