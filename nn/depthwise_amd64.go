@@ -17,6 +17,20 @@ package nn
 //go:noescape
 func dwRowAVX512(r0, r1, r2, out, wts, bias *float32, c, cp, step, mid, flags, act int)
 
+// dwRow1AVX512 is dwRowAVX512 for stride 1 only (step == c, rows with
+// w >= 2 have mid = w-2): it sweeps input columns, loading each input vector
+// once instead of three times.
+//
+//go:noescape
+func dwRow1AVX512(r0, r1, r2, out, wts, bias *float32, c, cp, step, mid, flags, act int)
+
+// dwRow2AVX512 computes two adjacent output rows with stride 1 (see the
+// assembly): input rows r0..r3 (r0 = r1 if flags&dwTopZero, r3 = r2 if
+// flags&dwBottomZero), output rows out and out+w*c.
+//
+//go:noescape
+func dwRow2AVX512(r0, r1, r2, r3, out, wts, bias *float32, c, cp, w, flags, act int)
+
 //go:noescape
 func dwRowAVX2(r0, r1, r2, out, wts, bias *float32, c, cp, step, mid, flags, act int)
 
@@ -37,12 +51,33 @@ func depthwiseAsm(i isa, in []float32, h, w, c, stride int, packed, bias []float
 	if act == ActReLU6 {
 		a = 1
 	}
-	for oy := oy0; oy < oy1; oy++ {
+	oy := oy0
+	if i == isaAVX512 && stride == 1 {
+		// Pairs of rows; an odd last row goes through dwRow1AVX512.
+		rs := w * c
+		for ; oy+1 < oy1; oy += 2 {
+			r0, r3, flags := (oy-1)*rs, (oy+2)*rs, 0
+			if oy == 0 {
+				r0, flags = oy*rs, flags|dwTopZero
+			}
+			if oy+2 >= h {
+				r3, flags = (oy+1)*rs, flags|dwBottomZero
+			}
+			if w == 1 {
+				flags |= dwSingle
+			}
+			dwRow2AVX512(&in[r0], &in[oy*rs], &in[(oy+1)*rs], &in[r3], &out[oy*rs], wp, bp, c, cp, w, flags, a)
+		}
+	}
+	for ; oy < oy1; oy++ {
 		r := dwRowPlan(h, w, c, stride, oy)
 		op := &out[oy*ow*c]
-		if i == isaAVX512 {
+		switch {
+		case i == isaAVX512 && stride == 1:
+			dwRow1AVX512(&in[r.r0], &in[r.r1], &in[r.r2], op, wp, bp, c, cp, stride*c, r.mid, r.flags, a)
+		case i == isaAVX512:
 			dwRowAVX512(&in[r.r0], &in[r.r1], &in[r.r2], op, wp, bp, c, cp, stride*c, r.mid, r.flags, a)
-		} else {
+		default:
 			dwRowAVX2(&in[r.r0], &in[r.r1], &in[r.r2], op, wp, bp, c, cp, stride*c, r.mid, r.flags, a)
 		}
 	}

@@ -304,6 +304,391 @@ nobiasadv:
 	VZEROUPPER
 	RET
 
+// ------------------------------------------------- AVX-512, stride 1
+//
+// With stride 1 each input column is used by three adjacent output pixels,
+// so the sweep goes over input columns instead: column j (three vectors,
+// rows masked by K2, K1, K3, padding rows loaded as zeros) completes output
+// j-1 (kx = 2), continues output j (kx = 1) and starts output j+1 (kx = 0).
+// Three accumulators rotate through these roles, hence the unrolling by 3.
+// Every input vector is loaded once per channel group instead of three
+// times. R8-R10 point at column j, R11 at output j-1.
+
+// Column j into Z15-Z17.
+#define COL512 \
+	VMOVUPS.Z (R8), K2, Z15; \
+	VMOVUPS.Z (R9), K1, Z16; \
+	VMOVUPS.Z (R10), K3, Z17
+
+// One column: P (output j-1) is completed and stored, Q (output j)
+// continued, F (output j+1) started.
+#define STEP512(P, Q, F) \
+	COL512; \
+	VFMADD231PS Z15, Z2, P; \
+	VFMADD231PS Z16, Z5, P; \
+	VFMADD231PS Z17, Z8, P; \
+	VMAXPS P, Z10, P; \
+	VMINPS P, Z11, P; \
+	VMOVUPS P, K1, (R11); \
+	VFMADD231PS Z15, Z1, Q; \
+	VFMADD231PS Z16, Z4, Q; \
+	VFMADD231PS Z17, Z7, Q; \
+	VMOVAPS Z9, F; \
+	VFMADD231PS Z15, Z0, F; \
+	VFMADD231PS Z16, Z3, F; \
+	VFMADD231PS Z17, Z6, F; \
+	ADDQ CX, R8; \
+	ADDQ CX, R9; \
+	ADDQ CX, R10; \
+	ADDQ CX, R11
+
+// Store the last output (its right column is padding).
+#define LAST512(P) \
+	VMAXPS P, Z10, P; \
+	VMINPS P, Z11, P; \
+	VMOVUPS P, K1, (R11)
+
+// func dwRow1AVX512(r0, r1, r2, out, wts, bias *float32, c, cp, step, mid, flags, act int)
+// step must be c (stride 1); mid is w-2.
+TEXT ·dwRow1AVX512(SB), NOSPLIT, $0-96
+	PROLOGUE
+	CMPQ act+88(FP), $0
+	JNE  relu6
+	MOVL NEGINF, AX
+	VPBROADCASTD AX, Z10
+	MOVL POSINF, AX
+	VPBROADCASTD AX, Z11
+	JMP  group
+
+relu6:
+	VPXORD Z10, Z10, Z10
+	MOVL SIX, AX
+	VPBROADCASTD AX, Z11
+
+group:
+	MOVL $0xffff, AX
+	CMPQ R13, $16
+	JGE  setmask
+	LEAQ dwMask16<>(SB), AX
+	MOVWLZX (AX)(R13*2), AX
+
+setmask:
+	KMOVW AX, K1
+	KMOVW AX, K2
+	KMOVW AX, K3
+	TESTQ $1, flags+80(FP)
+	JZ    nottop
+	KXORW K2, K2, K2
+
+nottop:
+	TESTQ $2, flags+80(FP)
+	JZ    notbottom
+	KXORW K3, K3, K3
+
+notbottom:
+	WEIGHTS512
+	TESTQ DI, DI
+	JZ    nobias
+	VMOVUPS.Z (DI), K1, Z9
+	JMP   biasdone
+
+nobias:
+	VPXORD Z9, Z9, Z9
+
+biasdone:
+	ROWPTRS
+	TESTQ $8, flags+80(FP)
+	JNZ   single
+
+	// Column 0: output 0 gets kx = 1 (Z13), output 1 kx = 0 (Z14).
+	ADDQ CX, R8
+	ADDQ CX, R9
+	ADDQ CX, R10
+	COL512
+	VMOVAPS Z9, Z13
+	VFMADD231PS Z15, Z1, Z13
+	VFMADD231PS Z16, Z4, Z13
+	VFMADD231PS Z17, Z7, Z13
+	VMOVAPS Z9, Z14
+	VFMADD231PS Z15, Z0, Z14
+	VFMADD231PS Z16, Z3, Z14
+	VFMADD231PS Z17, Z6, Z14
+	ADDQ CX, R8
+	ADDQ CX, R9
+	ADDQ CX, R10
+
+	// Columns 1 .. w-1.
+	MOVQ mid+72(FP), BX
+	INCQ BX
+
+loop3:
+	CMPQ BX, $3
+	JLT  rem
+	STEP512(Z13, Z14, Z12)
+	STEP512(Z14, Z12, Z13)
+	STEP512(Z12, Z13, Z14)
+	SUBQ $3, BX
+	JMP  loop3
+
+rem:
+	CMPQ BX, $1
+	JE   rem1
+	JG   rem2
+	LAST512(Z13)
+	JMP  nextgroup
+
+rem1:
+	STEP512(Z13, Z14, Z12)
+	LAST512(Z14)
+	JMP  nextgroup
+
+rem2:
+	STEP512(Z13, Z14, Z12)
+	STEP512(Z14, Z12, Z13)
+	LAST512(Z12)
+	JMP  nextgroup
+
+single:
+	PIX512_CENTRE
+
+nextgroup:
+	ADDQ  $64, R14
+	ADDQ  $64, SI
+	TESTQ DI, DI
+	JZ    nobiasadv
+	ADDQ  $64, DI
+
+nobiasadv:
+	SUBQ $16, R13
+	JG   group
+	VZEROUPPER
+	RET
+
+// ------------------------------------ AVX-512, stride 1, two output rows
+//
+// dwRow1AVX512 on two adjacent output rows at once: input rows A, B, C, D
+// (R8, R9, R10, AX) feed output rows B (at R11) and C (at R11+R12), so
+// each column is four loads for two outputs, and the 18 FMAs of a column
+// form six independent chains. Accumulators: Z12-Z14 for the upper output
+// row, Z18-Z20 for the lower one; column in Z15, Z16, Z17, Z21.
+
+#define COL2_512 \
+	VMOVUPS.Z (R8), K2, Z15; \
+	VMOVUPS.Z (R9), K1, Z16; \
+	VMOVUPS.Z (R10), K1, Z17; \
+	VMOVUPS.Z (AX), K3, Z21
+
+#define STEP2_512(P, Q, F, P2, Q2, F2) \
+	COL2_512; \
+	VFMADD231PS Z15, Z2, P; \
+	VFMADD231PS Z16, Z2, P2; \
+	VFMADD231PS Z16, Z5, P; \
+	VFMADD231PS Z17, Z5, P2; \
+	VFMADD231PS Z17, Z8, P; \
+	VFMADD231PS Z21, Z8, P2; \
+	VMAXPS P, Z10, P; \
+	VMAXPS P2, Z10, P2; \
+	VMINPS P, Z11, P; \
+	VMINPS P2, Z11, P2; \
+	VMOVUPS P, K1, (R11); \
+	VMOVUPS P2, K1, (R11)(R12*1); \
+	VFMADD231PS Z15, Z1, Q; \
+	VFMADD231PS Z16, Z1, Q2; \
+	VFMADD231PS Z16, Z4, Q; \
+	VFMADD231PS Z17, Z4, Q2; \
+	VFMADD231PS Z17, Z7, Q; \
+	VFMADD231PS Z21, Z7, Q2; \
+	VMOVAPS Z9, F; \
+	VMOVAPS Z9, F2; \
+	VFMADD231PS Z15, Z0, F; \
+	VFMADD231PS Z16, Z0, F2; \
+	VFMADD231PS Z16, Z3, F; \
+	VFMADD231PS Z17, Z3, F2; \
+	VFMADD231PS Z17, Z6, F; \
+	VFMADD231PS Z21, Z6, F2; \
+	ADDQ CX, R8; \
+	ADDQ CX, R9; \
+	ADDQ CX, R10; \
+	ADDQ CX, AX; \
+	ADDQ CX, R11
+
+#define LAST2_512(P, P2) \
+	VMAXPS P, Z10, P; \
+	VMAXPS P2, Z10, P2; \
+	VMINPS P, Z11, P; \
+	VMINPS P2, Z11, P2; \
+	VMOVUPS P, K1, (R11); \
+	VMOVUPS P2, K1, (R11)(R12*1)
+
+// func dwRow2AVX512(r0, r1, r2, r3, out, wts, bias *float32, c, cp, w, flags, act int)
+// Output rows at out and out + w*c; flags: 1 row r0 is padding, 2 row r3
+// is padding, 8 w == 1.
+TEXT ·dwRow2AVX512(SB), NOSPLIT, $0-96
+	MOVQ c+56(FP), R13
+	MOVQ R13, CX
+	SHLQ $2, CX
+	MOVQ w+72(FP), R12
+	IMULQ CX, R12
+	MOVQ bias+48(FP), DI
+	MOVQ wts+40(FP), SI
+	XORQ R14, R14
+	CMPQ act+88(FP), $0
+	JNE  relu6
+	MOVL NEGINF, AX
+	VPBROADCASTD AX, Z10
+	MOVL POSINF, AX
+	VPBROADCASTD AX, Z11
+	JMP  group
+
+relu6:
+	VPXORD Z10, Z10, Z10
+	MOVL SIX, AX
+	VPBROADCASTD AX, Z11
+
+group:
+	MOVL $0xffff, AX
+	CMPQ R13, $16
+	JGE  setmask
+	LEAQ dwMask16<>(SB), AX
+	MOVWLZX (AX)(R13*2), AX
+
+setmask:
+	KMOVW AX, K1
+	KMOVW AX, K2
+	KMOVW AX, K3
+	TESTQ $1, flags+80(FP)
+	JZ    nottop
+	KXORW K2, K2, K2
+
+nottop:
+	TESTQ $2, flags+80(FP)
+	JZ    notbottom
+	KXORW K3, K3, K3
+
+notbottom:
+	// Weights: BX walks the taps, AX is the tap stride.
+	MOVQ cp+64(FP), AX
+	SHLQ $2, AX
+	MOVQ SI, BX
+	VMOVUPS (BX), Z0
+	ADDQ AX, BX
+	VMOVUPS (BX), Z1
+	ADDQ AX, BX
+	VMOVUPS (BX), Z2
+	ADDQ AX, BX
+	VMOVUPS (BX), Z3
+	ADDQ AX, BX
+	VMOVUPS (BX), Z4
+	ADDQ AX, BX
+	VMOVUPS (BX), Z5
+	ADDQ AX, BX
+	VMOVUPS (BX), Z6
+	ADDQ AX, BX
+	VMOVUPS (BX), Z7
+	ADDQ AX, BX
+	VMOVUPS (BX), Z8
+	TESTQ DI, DI
+	JZ    nobias
+	VMOVUPS.Z (DI), K1, Z9
+	JMP   biasdone
+
+nobias:
+	VPXORD Z9, Z9, Z9
+
+biasdone:
+	// Rows at column 0.
+	MOVQ r0+0(FP), R8
+	ADDQ R14, R8
+	MOVQ r1+8(FP), R9
+	ADDQ R14, R9
+	MOVQ r2+16(FP), R10
+	ADDQ R14, R10
+	MOVQ r3+24(FP), AX
+	ADDQ R14, AX
+	MOVQ out+32(FP), R11
+	ADDQ R14, R11
+	COL2_512
+	TESTQ $8, flags+80(FP)
+	JNZ   single
+
+	// Column 0: outputs 0 get kx = 1 (Z13, Z19), outputs 1 kx = 0 (Z14, Z20).
+	VMOVAPS Z9, Z13
+	VMOVAPS Z9, Z19
+	VFMADD231PS Z15, Z1, Z13
+	VFMADD231PS Z16, Z1, Z19
+	VFMADD231PS Z16, Z4, Z13
+	VFMADD231PS Z17, Z4, Z19
+	VFMADD231PS Z17, Z7, Z13
+	VFMADD231PS Z21, Z7, Z19
+	VMOVAPS Z9, Z14
+	VMOVAPS Z9, Z20
+	VFMADD231PS Z15, Z0, Z14
+	VFMADD231PS Z16, Z0, Z20
+	VFMADD231PS Z16, Z3, Z14
+	VFMADD231PS Z17, Z3, Z20
+	VFMADD231PS Z17, Z6, Z14
+	VFMADD231PS Z21, Z6, Z20
+	ADDQ CX, R8
+	ADDQ CX, R9
+	ADDQ CX, R10
+	ADDQ CX, AX
+
+	// Columns 1 .. w-1.
+	MOVQ w+72(FP), BX
+	DECQ BX
+
+loop3:
+	CMPQ BX, $3
+	JLT  rem
+	STEP2_512(Z13, Z14, Z12, Z19, Z20, Z18)
+	STEP2_512(Z14, Z12, Z13, Z20, Z18, Z19)
+	STEP2_512(Z12, Z13, Z14, Z18, Z19, Z20)
+	SUBQ $3, BX
+	JMP  loop3
+
+rem:
+	CMPQ BX, $1
+	JE   rem1
+	JG   rem2
+	LAST2_512(Z13, Z19)
+	JMP  nextgroup
+
+rem1:
+	STEP2_512(Z13, Z14, Z12, Z19, Z20, Z18)
+	LAST2_512(Z14, Z20)
+	JMP  nextgroup
+
+rem2:
+	STEP2_512(Z13, Z14, Z12, Z19, Z20, Z18)
+	STEP2_512(Z14, Z12, Z13, Z20, Z18, Z19)
+	LAST2_512(Z12, Z18)
+	JMP  nextgroup
+
+single:
+	// w == 1: the centre column only.
+	VMOVAPS Z9, Z12
+	VMOVAPS Z9, Z18
+	VFMADD231PS Z15, Z1, Z12
+	VFMADD231PS Z16, Z1, Z18
+	VFMADD231PS Z16, Z4, Z12
+	VFMADD231PS Z17, Z4, Z18
+	VFMADD231PS Z17, Z7, Z12
+	VFMADD231PS Z21, Z7, Z18
+	LAST2_512(Z12, Z18)
+
+nextgroup:
+	ADDQ  $64, R14
+	ADDQ  $64, SI
+	TESTQ DI, DI
+	JZ    nobiasadv
+	ADDQ  $64, DI
+
+nobiasadv:
+	SUBQ $16, R13
+	JG   group
+	VZEROUPPER
+	RET
+
 // ---------------------------------------------------------------- AVX2
 
 #define WEIGHTS256 \

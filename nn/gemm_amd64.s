@@ -336,7 +336,7 @@ done: \
 
 // One panel.
 #define LDB(off) VMOVUPS off(BX), Z24
-#define FMAROW(src, z0, z1, z2) VBROADCASTSS src, Z27; VFMADD231PS Z24, Z27, z0
+#define FMAROW(src, z0, z1, z2) VFMADD231PS.BCST src, Z24, z0
 #define INIT(z0, z1, z2) VMOVAPS Z28, z0
 #define RELU(z0, z1, z2) VMAXPS Z27, z0, z0; VMINPS Z24, z0, z0
 #define RES(z0, z1, z2) VADDPS (R12), z0, K1, z0; ADDQ ARG_LDR(DI), R12

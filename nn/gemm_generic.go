@@ -1,12 +1,21 @@
 package nn
 
+import "runtime"
+
 // Pure Go kernel: every architecture, and the reference for the assembly.
 //
-// A 4×4 register tile (16 accumulators, 4 A values and 4 B values per k:
-// 24 live floats, which fits arm64's 32 FP registers) walks the rows in blocks
-// of 4; each block of 4 rows of A (at most 4*K floats) stays in L1 while the
-// tile sweeps every 4-column group of every panel of B. Left-over rows use a
-// 1×4 tile.
+// A register tile of 4 columns walks the rows in blocks: 4×4 (16
+// accumulators, 4 A values and 4 B values per k, 24 live floats) where there
+// are 32 FP registers (arm64 and other 64-bit RISCs), 2×4 (14 live floats)
+// where there are 16 (amd64 without AVX2, 386, arm). Each block of rows of A
+// (at most 4*K floats) stays in L1 while the tile sweeps every 4-column group
+// of every panel of B. Left-over rows use a 1×4 tile. Every tile sums in the
+// same order, so results do not depend on how the caller splits the rows.
+
+// gemmWideTile selects the 4×4 tile. (A variable, so that tests can run both.)
+var gemmWideTile = runtime.GOARCH == "arm64" || runtime.GOARCH == "riscv64" ||
+	runtime.GOARCH == "loong64" || runtime.GOARCH == "ppc64" || runtime.GOARCH == "ppc64le" ||
+	runtime.GOARCH == "mips64" || runtime.GOARCH == "mips64le"
 
 // gemmGeneric is Gemm for the pure-Go kernel; the arguments are checked.
 func gemmGeneric(m int, a []float32, lda int, b *PackedB, bias []float32, act Activation, res []float32, ldr int, c []float32, ldc int) {
@@ -14,20 +23,35 @@ func gemmGeneric(m int, a []float32, lda int, b *PackedB, bias []float32, act Ac
 	relu := act == ActReLU6
 	var bt [4]float32 // bias of the current 4 columns, zero-padded
 	i := 0
-	for ; i+4 <= m; i += 4 {
-		a0 := a[i*lda : i*lda+k]
-		a1 := a[(i+1)*lda : (i+1)*lda+k]
-		a2 := a[(i+2)*lda : (i+2)*lda+k]
-		a3 := a[(i+3)*lda : (i+3)*lda+k]
-		for j0 := 0; j0 < n; j0 += 4 {
-			bp := b.column(j0)
-			c00, c01, c02, c03, c10, c11, c12, c13, c20, c21, c22, c23, c30, c31, c32, c33 := gemmKern4x4(a0, a1, a2, a3, bp)
-			w := min(4, n-j0)
-			gemmBias4(&bt, bias, j0, w)
-			gemmStore4(c, i*ldc+j0, w, res, i*ldr+j0, &bt, relu, c00, c01, c02, c03)
-			gemmStore4(c, (i+1)*ldc+j0, w, res, (i+1)*ldr+j0, &bt, relu, c10, c11, c12, c13)
-			gemmStore4(c, (i+2)*ldc+j0, w, res, (i+2)*ldr+j0, &bt, relu, c20, c21, c22, c23)
-			gemmStore4(c, (i+3)*ldc+j0, w, res, (i+3)*ldr+j0, &bt, relu, c30, c31, c32, c33)
+	if gemmWideTile {
+		for ; i+4 <= m; i += 4 {
+			a0 := a[i*lda : i*lda+k]
+			a1 := a[(i+1)*lda : (i+1)*lda+k]
+			a2 := a[(i+2)*lda : (i+2)*lda+k]
+			a3 := a[(i+3)*lda : (i+3)*lda+k]
+			for j0 := 0; j0 < n; j0 += 4 {
+				bp := b.column(j0)
+				c00, c01, c02, c03, c10, c11, c12, c13, c20, c21, c22, c23, c30, c31, c32, c33 := gemmKern4x4(a0, a1, a2, a3, bp)
+				w := min(4, n-j0)
+				gemmBias4(&bt, bias, j0, w)
+				gemmStore4(c, i*ldc+j0, w, res, i*ldr+j0, &bt, relu, c00, c01, c02, c03)
+				gemmStore4(c, (i+1)*ldc+j0, w, res, (i+1)*ldr+j0, &bt, relu, c10, c11, c12, c13)
+				gemmStore4(c, (i+2)*ldc+j0, w, res, (i+2)*ldr+j0, &bt, relu, c20, c21, c22, c23)
+				gemmStore4(c, (i+3)*ldc+j0, w, res, (i+3)*ldr+j0, &bt, relu, c30, c31, c32, c33)
+			}
+		}
+	} else {
+		for ; i+2 <= m; i += 2 {
+			a0 := a[i*lda : i*lda+k]
+			a1 := a[(i+1)*lda : (i+1)*lda+k]
+			for j0 := 0; j0 < n; j0 += 4 {
+				bp := b.column(j0)
+				c00, c01, c02, c03, c10, c11, c12, c13 := gemmKern2x4(a0, a1, bp)
+				w := min(4, n-j0)
+				gemmBias4(&bt, bias, j0, w)
+				gemmStore4(c, i*ldc+j0, w, res, i*ldr+j0, &bt, relu, c00, c01, c02, c03)
+				gemmStore4(c, (i+1)*ldc+j0, w, res, (i+1)*ldr+j0, &bt, relu, c10, c11, c12, c13)
+			}
 		}
 	}
 	for ; i < m; i++ {
@@ -70,6 +94,26 @@ func gemmKern4x4(a0, a1, a2, a3, bp []float32) (c00, c01, c02, c03, c10, c11, c1
 		c31 += x3 * b1
 		c32 += x3 * b2
 		c33 += x3 * b3
+	}
+	return
+}
+
+// gemmKern2x4 is gemmKern4x4 for 2 rows: 14 live floats, for architectures
+// with 16 FP registers (amd64 without AVX2, 386, arm).
+func gemmKern2x4(a0, a1, bp []float32) (c00, c01, c02, c03, c10, c11, c12, c13 float32) {
+	a1 = a1[:len(a0)]
+	for kk, x0 := range a0 {
+		bk := bp[kk*gemmPanel : kk*gemmPanel+4 : kk*gemmPanel+4]
+		b0, b1, b2, b3 := bk[0], bk[1], bk[2], bk[3]
+		x1 := a1[kk]
+		c00 += x0 * b0
+		c01 += x0 * b1
+		c02 += x0 * b2
+		c03 += x0 * b3
+		c10 += x1 * b0
+		c11 += x1 * b1
+		c12 += x1 * b2
+		c13 += x1 * b3
 	}
 	return
 }

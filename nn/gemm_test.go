@@ -57,12 +57,21 @@ func gemmRandSlice(r *rand.Rand, n int) []float32 {
 }
 
 // gemmForEachISA runs f with every ISA this CPU and build can run forced active.
+// The generic kernel runs twice, with each of its register tiles.
 func gemmForEachISA(t *testing.T, f func(t *testing.T)) {
 	for _, i := range availableISAs() {
 		t.Run(i.String(), func(t *testing.T) {
 			defer forceISA(i)()
 			f(t)
 		})
+		if i == isaGeneric {
+			t.Run("generic-othertile", func(t *testing.T) {
+				defer forceISA(i)()
+				gemmWideTile = !gemmWideTile
+				defer func() { gemmWideTile = !gemmWideTile }()
+				f(t)
+			})
+		}
 	}
 }
 

@@ -16,6 +16,7 @@ package nn
 import (
 	"bufio"
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"image"
@@ -50,8 +51,10 @@ var (
 // The header is decoded first (jpeg/png.DecodeConfig) and the image refused,
 // before any pixel is decoded, if it declares zero or negative size (a
 // *FormatError) or width×height > maxPixels (a *PixelBudgetError, which
-// wraps ErrPixelBudget and states the size and the budget). maxPixels <= 0
-// means DefaultMaxPixels. The bytes the header decoder consumed are kept and
+// wraps ErrPixelBudget and states the size and the budget; for a PNG the
+// size is read straight from the IHDR chunk so that the refusal is the same
+// on 32-bit platforms, where image/png rejects big sizes itself). maxPixels
+// <= 0 means DefaultMaxPixels. The bytes the header decoder consumed are kept and
 // replayed to the pixel decoder, so r is read once, and never more than
 // MaxImageBytes of it (a *SizeError, wrapping ErrTooLarge).
 //
@@ -144,6 +147,19 @@ func decodeImage(name string, r io.Reader, maxPixels int64) (img image.Image, er
 			img, err = nil, formatErr("corrupt %s image: decoder panicked: %v", kind, p)
 		}
 	}()
+
+	// A PNG's size sits at a fixed place in its first chunk, IHDR. Check it
+	// before image/png sees it: on 32-bit platforms png.DecodeConfig itself
+	// refuses large sizes as "dimension overflow", and the budget error
+	// should not depend on the platform.
+	if kind == "png" {
+		if ihdr, _ := br.Peek(24); len(ihdr) == 24 && string(ihdr[12:16]) == "IHDR" {
+			w, h := binary.BigEndian.Uint32(ihdr[16:]), binary.BigEndian.Uint32(ihdr[20:])
+			if w > 0 && h > 0 && w <= math.MaxInt32 && h <= math.MaxInt32 && uint64(w)*uint64(h) > uint64(maxPixels) {
+				return nil, &PixelBudgetError{File: name, Format: kind, Width: int(w), Height: int(h), Budget: maxPixels}
+			}
+		}
+	}
 
 	var hdr bytes.Buffer
 	cfg, cerr := decodeConfig(io.TeeReader(br, &hdr))
@@ -285,10 +301,12 @@ func (r *Resizer) ToTensor(img image.Image, res int, mean, std [3]float32, dst [
 			ws := r.cx.w[i*r.cx.ksize : i*r.cx.ksize+r.cx.n[i]]
 			src := r.row[s : s+3*len(ws)]
 			var cr, cg, cb float32
-			for k, wt := range ws {
-				cr += wt * src[3*k]
-				cg += wt * src[3*k+1]
-				cb += wt * src[3*k+2]
+			for _, wt := range ws {
+				p := src[:3:3] // one bounds check per tap
+				cr += wt * p[0]
+				cg += wt * p[1]
+				cb += wt * p[2]
+				src = src[3:]
 			}
 			out[i*3], out[i*3+1], out[i*3+2] = cr, cg, cb
 		}
