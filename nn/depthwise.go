@@ -9,16 +9,19 @@ import "fmt"
 //
 //	packed[t*cp+ch] = w[ch*9+t], t = ky*3+kx
 //
-// so that for one tap the weights of 16 consecutive channels are one aligned
-// 64-byte vector, which every kernel (pure Go, AVX2, AVX-512) reads as is.
+// so that for one tap the weights of 16 consecutive channels (a group of 16
+// starting at a multiple of 16) are one full 64-byte vector, zero past c;
+// every kernel (pure Go, AVX2, AVX-512) reads this layout as is.
 //
-// Every kernel works one output row at a time; within a row the SIMD kernels
-// sweep all output pixels for one channel group (the 9 tap weights of that
-// group stay in registers), then move to the next group. Zero padding is
-// handled without copying the input: the first and last pixel of a row skip
-// the taps that fall outside the image, and a row of taps above or below the
-// image is skipped (generic) or multiplied by zero weights (SIMD; see the
-// assembly for why that is exact for finite inputs).
+// The kernels (depthwise_generic.go, depthwise_amd64.s) keep the nine tap
+// weights of a channel group (one channel in pure Go, 8 or 16 with AVX2 or
+// AVX-512) in registers and sweep the output pixels of a row (two rows at a
+// time for AVX-512 with stride 1), then move to the next group. Zero padding
+// is handled without copying the input: the first and last pixel of a row
+// leave out the taps in the padding columns, and a padding row above or below
+// the image contributes exactly nothing (skipped, loaded under a zero mask,
+// or its partial sum ANDed with zero), so Inf and NaN inputs give what the
+// definition gives.
 
 // dwLanes is the channel padding of the packed weights: one AVX-512 vector.
 const dwLanes = 16

@@ -4,16 +4,21 @@ package nn
 
 // AVX-512 and AVX2 depthwise 3x3 row kernels (depthwise_amd64.s).
 //
-// Each call computes one output row: for each channel group (16 channels for
-// AVX-512, 8 for AVX2; the last group masked) it loads the group's nine tap
-// weights and bias into registers, then sweeps the row's output pixels: the
-// first pixel (left column in the padding), the interior run, and the last
-// pixel if its right column is in the padding. Rows iy-1 or iy+1 outside the
-// image are read from row iy (r0 or r2 = r1) with their weights zeroed.
+// Each call computes one output row (two for dwRow2AVX512): for each channel
+// group (16 channels for AVX-512, 8 for AVX2; the last group masked) it loads
+// the group's nine tap weights and bias into registers, then sweeps the row:
+// the first pixel (left column in the padding), the interior run of mid
+// pixels, and the last pixel if its right column is in the padding
+// (flags&dwRightPad), or only the centre column if flags&dwSingle. A padding
+// row above or below the image (flags&dwTopZero, dwBottomZero) is given as
+// row iy itself (r0 or r2 = r1) and contributes exactly zero.
 // r0, r1, r2 point at column 0 of the three input rows, out at column 0 of the
 // output row; c, cp (padded channels, the packed tap stride) and step (input
-// floats between two output pixels, stride*c) are in floats.
+// floats between two output pixels, stride*c) are in floats; act is 1 for
+// ReLU6, 0 for none. The caller has checked every bound.
 
+// dwRowAVX512: one output row, any stride, nine taps per pixel.
+//
 //go:noescape
 func dwRowAVX512(r0, r1, r2, out, wts, bias *float32, c, cp, step, mid, flags, act int)
 
@@ -31,6 +36,8 @@ func dwRow1AVX512(r0, r1, r2, out, wts, bias *float32, c, cp, step, mid, flags, 
 //go:noescape
 func dwRow2AVX512(r0, r1, r2, r3, out, wts, bias *float32, c, cp, w, flags, act int)
 
+// dwRowAVX2: dwRowAVX512 with 8-lane groups.
+//
 //go:noescape
 func dwRowAVX2(r0, r1, r2, out, wts, bias *float32, c, cp, step, mid, flags, act int)
 

@@ -2,16 +2,26 @@
 
 #include "textflag.h"
 
-// Depthwise 3x3 row kernels; see depthwise_amd64.go for the contract.
+// Depthwise 3x3 row kernels; see depthwise_amd64.go for the contracts.
 //
 // func dwRowAVX512(r0, r1, r2, out, wts, bias *float32, c, cp, step, mid, flags, act int)
+// func dwRow1AVX512(r0, r1, r2, out, wts, bias *float32, c, cp, step, mid, flags, act int)
+// func dwRow2AVX512(r0, r1, r2, r3, out, wts, bias *float32, c, cp, w, flags, act int)
 // func dwRowAVX2(r0, r1, r2, out, wts, bias *float32, c, cp, step, mid, flags, act int)
 //
-// flags (see depthwise.go): 1 window row 0 is padding, 2 window row 2 is
-// padding, 4 the last pixel has its right column in the padding, 8 single
-// pixel with both side columns in the padding (centre column only).
+// dwRowAVX512 and dwRowAVX2 compute one output row, any stride, pixel by
+// pixel (nine taps each). dwRow1AVX512 (one row) and dwRow2AVX512 (two rows)
+// are for stride 1 and sweep input columns instead, each loaded once.
+// All loop over channel groups (16 or 8 lanes) outermost: the group's nine
+// weights, bias and clamp bounds stay in registers while the row's pixels
+// are swept.
 //
-// Registers, both kernels:
+// flags (see depthwise.go): 1 window row 0 is padding, 2 window row 2 (3 for
+// dwRow2AVX512) is padding, 4 the last pixel has its right column in the
+// padding, 8 single pixel with both side columns in the padding (centre
+// column only).
+//
+// Registers, dwRowAVX512 and dwRowAVX2 (the others differ as noted there):
 //	CX   c*4: bytes between horizontally adjacent input pixels
 //	DX   step*4: bytes between the windows of adjacent output pixels
 //	SI   packed weights of the current channel group, tap 0
@@ -29,12 +39,13 @@
 // Padding columns are left out by separate first- and last-pixel code, so no
 // column outside the row is read. A padding row (window row 0 above the image
 // or row 2 below it) is pointed at row 1, which exists, and its sum is made
-// exactly zero: AVX-512 runs its taps under an all-zero opmask (K2 / K3: no
-// load, zero product); AVX2 ANDs its row sum with zero (AX points at the two
-// 32-byte row masks of this output row), so even Inf or NaN in row 1 cannot
-// leak in. The last channel group, if partial, is masked: K1 on AVX-512
-// (masked memory operands do not fault on masked-out lanes), VMASKMOVPS with
-// the lane mask Y15 on AVX2.
+// exactly zero: AVX-512 loads it under an all-zero opmask (K2 / K3: no
+// load, zero value or unchanged sum); AVX2 ANDs its row sum with zero (AX
+// points at the two 32-byte row masks of this output row), so even Inf or
+// NaN in row 1 cannot leak in. The last channel group, if partial, is
+// masked: K1 on AVX-512 (masked memory operands do not fault on masked-out
+// lanes), VMASKMOVPS with the lane mask Y15 on AVX2. Weights are padded to
+// 16 lanes with zeros, so their loads are never masked.
 //
 // The clamp is max(lo, s) then min(hi, s) with s as the second source, so a
 // NaN sum stays NaN; for ActNone lo = -Inf and hi = +Inf.

@@ -5,13 +5,21 @@ import "math"
 // Pure-Go depthwise 3x3 kernel: the only one off amd64 (Raspberry Pi arm64 and
 // armv7) and with -tags purego, and the fallback on amd64 CPUs without AVX2.
 //
-// Pixels whose 3x3 window lies inside the image (nearly all of them) go
-// through dwTaps.pixel9: one pass over the channels with the nine taps fused,
-// written so that the compiler removes every bounds check from the loop (each
-// slice is cut to len(o) first) and with three independent sums per channel,
-// which matters on in-order cores such as the Pi 3's Cortex-A53. Pixels on the
-// border go through dwTaps.partial, which adds the taps inside the image one at
-// a time.
+// An output row whose three input rows are inside the image (all rows but
+// the first and possibly the last) goes through row1 or row2 (stride 1 or
+// 2): one channel at a time, with the nine weights held in registers, sweeping
+// the pixels of the row so that each input value is loaded once (three loads
+// per output for stride 1, six for stride 2, instead of nine input and nine
+// weight loads). Only the first and last pixel of such a row touch the
+// padding, and they are peeled off the sweep; the inner loops carry no
+// padding tests. Each output is summed as three independent row sums, which
+// helps in-order cores such as the Pi 3's Cortex-A53; on arm64 the compiler
+// fuses the multiply-adds. The first and last rows (with a padding row) go
+// pixel by pixel through partial, adding the taps inside the image.
+//
+// The channel-at-a-time sweep reads with a stride of c floats, but the lines
+// it touches (three rows of w pixels) are reused by the next 15 channels, and
+// 3*w lines stay in L1 for any w a MobileNet has.
 
 // dwClamp returns the bounds the activation clamps to; ±Inf for ActNone, where
 // min(max(s, -Inf), +Inf) == s (and NaN stays NaN).
@@ -53,6 +61,18 @@ func depthwiseGeneric(in []float32, h, w, c, stride int, packed, bias []float32,
 			ky1 = 2
 		}
 		orow := out[oy*ow*c : (oy+1)*ow*c]
+		if ky0 == 0 && ky1 == 3 {
+			// All three input rows inside: the channel-at-a-time sweep.
+			r0 := in[iy*rs:][:rs]
+			r1 := in[(iy+1)*rs:][:rs]
+			r2 := in[(iy+2)*rs:][:rs]
+			if stride == 1 {
+				k.row1(orow, r0, r1, r2, c)
+			} else {
+				k.row2(orow, r0, r1, r2, c, w)
+			}
+			continue
+		}
 		for ox := 0; ox < ow; ox++ {
 			ix := ox*stride - 1 // input column of kx = 0
 			kx0, kx1 := 0, 3
@@ -62,43 +82,9 @@ func depthwiseGeneric(in []float32, h, w, c, stride int, packed, bias []float32,
 			if ix+2 >= w {
 				kx1 = 2
 			}
-			o := orow[ox*c : ox*c+c]
 			base := iy*rs + ix*c // offset of tap (0, 0); negative on the top row or left column
-			if ky0 == 0 && ky1 == 3 && kx0 == 0 && kx1 == 3 {
-				k.pixel9(o, in[base:base+2*rs+3*c], rs)
-			} else {
-				k.partial(o, in, base, rs, ky0, ky1, kx0, kx1)
-			}
+			k.partial(orow[ox*c:][:c], in, base, rs, ky0, ky1, kx0, kx1)
 		}
-	}
-}
-
-// pixel9 computes one output pixel o (c channels) whose window is inside the
-// image; a starts at the window's top-left input pixel, rs is the row stride.
-func (k *dwTaps) pixel9(o, a []float32, rs int) {
-	c := len(o)
-	x0, x1, x2 := a[:c], a[c:2*c], a[2*c:3*c]
-	y0, y1, y2 := a[rs:rs+c], a[rs+c:rs+2*c], a[rs+2*c:rs+3*c]
-	z0, z1, z2 := a[2*rs:2*rs+c], a[2*rs+c:2*rs+2*c], a[2*rs+2*c:2*rs+3*c]
-	w0, w1, w2 := k.w[0][:c], k.w[1][:c], k.w[2][:c]
-	w3, w4, w5 := k.w[3][:c], k.w[4][:c], k.w[5][:c]
-	w6, w7, w8 := k.w[6][:c], k.w[7][:c], k.w[8][:c]
-	lo, hi := k.lo, k.hi
-	if b := k.bias; b != nil {
-		b = b[:c]
-		for j := range o {
-			s0 := b[j] + w0[j]*x0[j] + w1[j]*x1[j] + w2[j]*x2[j]
-			s1 := w3[j]*y0[j] + w4[j]*y1[j] + w5[j]*y2[j]
-			s2 := w6[j]*z0[j] + w7[j]*z1[j] + w8[j]*z2[j]
-			o[j] = min(max(s0+s1+s2, lo), hi)
-		}
-		return
-	}
-	for j := range o {
-		s0 := w0[j]*x0[j] + w1[j]*x1[j] + w2[j]*x2[j]
-		s1 := w3[j]*y0[j] + w4[j]*y1[j] + w5[j]*y2[j]
-		s2 := w6[j]*z0[j] + w7[j]*z1[j] + w8[j]*z2[j]
-		o[j] = min(max(s0+s1+s2, lo), hi)
 	}
 }
 
@@ -114,8 +100,7 @@ func (k *dwTaps) partial(o, in []float32, base, rs, ky0, ky1, kx0, kx1 int) {
 	}
 	for ky := ky0; ky < ky1; ky++ {
 		for kx := kx0; kx < kx1; kx++ {
-			off := base + ky*rs + kx*c
-			x := in[off : off+c]
+			x := in[base+ky*rs+kx*c:][:c]
 			wt := k.w[ky*3+kx][:c]
 			for j := range o {
 				o[j] += wt[j] * x[j]
@@ -126,6 +111,114 @@ func (k *dwTaps) partial(o, in []float32, base, rs, ky0, ky1, kx0, kx1 int) {
 		lo, hi := k.lo, k.hi
 		for j := range o {
 			o[j] = min(max(o[j], lo), hi)
+		}
+	}
+}
+
+// row1 computes an output row with stride 1 whose three input rows r0, r1,
+// r2 (w*c floats each) are all inside the image, one channel at a time: the
+// nine weights stay in registers and, sweeping the pixels, each input value
+// is loaded once (three loads per output instead of nine). The sweep is
+// unrolled by three so that the column registers rotate without moves.
+func (k *dwTaps) row1(o, r0, r1, r2 []float32, c int) {
+	n := len(o)
+	r0, r1, r2 = r0[:n], r1[:n], r2[:n]
+	lo, hi := k.lo, k.hi
+	for j := 0; j < c; j++ {
+		w0, w1, w2 := k.w[0][j], k.w[1][j], k.w[2][j]
+		w3, w4, w5 := k.w[3][j], k.w[4][j], k.w[5][j]
+		w6, w7, w8 := k.w[6][j], k.w[7][j], k.w[8][j]
+		var b float32
+		if k.bias != nil {
+			b = k.bias[j]
+		}
+		// a: column x-1 (zero padding for x = 0), m: column x, of the
+		// three rows; i indexes column x, channel j.
+		var a0, a1, a2 float32
+		m0, m1, m2 := r0[j], r1[j], r2[j]
+		i := j
+		for ; i+3*c < n; i += 3 * c {
+			n0, n1, n2 := r0[i+c], r1[i+c], r2[i+c]
+			s0 := b + w0*a0 + w1*m0 + w2*n0
+			s1 := w3*a1 + w4*m1 + w5*n1
+			s2 := w6*a2 + w7*m2 + w8*n2
+			o[i] = min(max(s0+s1+s2, lo), hi)
+			a0, a1, a2 = r0[i+2*c], r1[i+2*c], r2[i+2*c]
+			s0 = b + w0*m0 + w1*n0 + w2*a0
+			s1 = w3*m1 + w4*n1 + w5*a1
+			s2 = w6*m2 + w7*n2 + w8*a2
+			o[i+c] = min(max(s0+s1+s2, lo), hi)
+			m0, m1, m2 = r0[i+3*c], r1[i+3*c], r2[i+3*c]
+			s0 = b + w0*n0 + w1*a0 + w2*m0
+			s1 = w3*n1 + w4*a1 + w5*m1
+			s2 = w6*n2 + w7*a2 + w8*m2
+			o[i+2*c] = min(max(s0+s1+s2, lo), hi)
+		}
+		for ; i+c < n; i += c {
+			n0, n1, n2 := r0[i+c], r1[i+c], r2[i+c]
+			s0 := b + w0*a0 + w1*m0 + w2*n0
+			s1 := w3*a1 + w4*m1 + w5*n1
+			s2 := w6*a2 + w7*m2 + w8*n2
+			o[i] = min(max(s0+s1+s2, lo), hi)
+			a0, a1, a2 = m0, m1, m2
+			m0, m1, m2 = n0, n1, n2
+		}
+		// Last column: its right neighbour is padding.
+		s0 := b + w0*a0 + w1*m0
+		s1 := w3*a1 + w4*m1
+		s2 := w6*a2 + w7*m2
+		o[i] = min(max(s0+s1+s2, lo), hi)
+	}
+}
+
+// row2 is row1 for stride 2: output x reads columns 2x-1, 2x, 2x+1 and
+// column 2x+1 is carried over to output x+1 (six loads per output);
+// unrolled by two for the same reason.
+func (k *dwTaps) row2(o, r0, r1, r2 []float32, c, w int) {
+	n := len(r0)
+	r1, r2 = r1[:n], r2[:n]
+	lo, hi := k.lo, k.hi
+	for j := 0; j < c; j++ {
+		w0, w1, w2 := k.w[0][j], k.w[1][j], k.w[2][j]
+		w3, w4, w5 := k.w[3][j], k.w[4][j], k.w[5][j]
+		w6, w7, w8 := k.w[6][j], k.w[7][j], k.w[8][j]
+		var b float32
+		if k.bias != nil {
+			b = k.bias[j]
+		}
+		var a0, a1, a2 float32 // column 2x-1 (zero padding for x = 0)
+		i := j                 // column 2x, channel j
+		oi := j                // output x, channel j
+		for ; i+3*c < n; i, oi = i+4*c, oi+2*c {
+			m0, m1, m2 := r0[i], r1[i], r2[i]
+			n0, n1, n2 := r0[i+c], r1[i+c], r2[i+c]
+			s0 := b + w0*a0 + w1*m0 + w2*n0
+			s1 := w3*a1 + w4*m1 + w5*n1
+			s2 := w6*a2 + w7*m2 + w8*n2
+			o[oi] = min(max(s0+s1+s2, lo), hi)
+			m0, m1, m2 = r0[i+2*c], r1[i+2*c], r2[i+2*c]
+			a0, a1, a2 = r0[i+3*c], r1[i+3*c], r2[i+3*c]
+			s0 = b + w0*n0 + w1*m0 + w2*a0
+			s1 = w3*n1 + w4*m1 + w5*a1
+			s2 = w6*n2 + w7*m2 + w8*a2
+			o[oi+c] = min(max(s0+s1+s2, lo), hi)
+		}
+		for ; i+c < n; i, oi = i+2*c, oi+c {
+			m0, m1, m2 := r0[i], r1[i], r2[i]
+			n0, n1, n2 := r0[i+c], r1[i+c], r2[i+c]
+			s0 := b + w0*a0 + w1*m0 + w2*n0
+			s1 := w3*a1 + w4*m1 + w5*n1
+			s2 := w6*a2 + w7*m2 + w8*n2
+			o[oi] = min(max(s0+s1+s2, lo), hi)
+			a0, a1, a2 = n0, n1, n2
+		}
+		if w%2 == 1 {
+			// Last output: column 2x = w-1 is the last, 2x+1 is padding.
+			m0, m1, m2 := r0[i], r1[i], r2[i]
+			s0 := b + w0*a0 + w1*m0
+			s1 := w3*a1 + w4*m1
+			s2 := w6*a2 + w7*m2
+			o[oi] = min(max(s0+s1+s2, lo), hi)
 		}
 	}
 }

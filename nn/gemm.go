@@ -1,6 +1,9 @@
 package nn
 
-import "fmt"
+import (
+	"fmt"
+	"unsafe"
+)
 
 // Matrix product for 1x1 convolutions and linear layers.
 //
@@ -33,7 +36,7 @@ func PackB(k, n int, b []float32) *PackedB {
 		panic(fmt.Sprintf("nn.PackB: len(b) = %d < %d*%d", len(b), k, n))
 	}
 	np := (n + gemmPanel - 1) / gemmPanel
-	p := &PackedB{K: k, N: n, panels: np, data: make([]float32, np*k*gemmPanel)}
+	p := &PackedB{K: k, N: n, panels: np, data: gemmAlignedFloats(np * k * gemmPanel)}
 	for pi := 0; pi < np; pi++ {
 		j0 := pi * gemmPanel
 		w := min(gemmPanel, n-j0)
@@ -43,6 +46,15 @@ func PackB(k, n int, b []float32) *PackedB {
 		}
 	}
 	return p
+}
+
+// gemmAlignedFloats returns n zeroed floats starting on a 64-byte boundary,
+// so that each k-row of a panel is one cache line (one aligned zmm load).
+func gemmAlignedFloats(n int) []float32 {
+	const align = 64 / 4
+	buf := make([]float32, n+align)
+	off := (align - int(uintptr(unsafe.Pointer(&buf[0]))%64/4)) % align
+	return buf[off : off+n : off+n]
 }
 
 // Gemm computes, for every row i in [0,m) and column j in [0,b.N):
@@ -98,18 +110,16 @@ func gemmCheck(m int, a []float32, lda int, b *PackedB, bias []float32, act Acti
 }
 
 func gemmCheckMat(name string, rows, cols int, s []float32, ld int) {
-	if rows > 1 && ld < cols {
-		panic(fmt.Sprintf("nn.Gemm: ld%s = %d < %d columns", name, ld, cols))
+	if ld < 0 || rows > 1 && ld < cols {
+		panic(fmt.Sprintf("nn.Gemm: ld%s = %d for %d columns", name, ld, cols))
 	}
-	if ld < 0 {
-		panic(fmt.Sprintf("nn.Gemm: ld%s = %d < 0", name, ld))
-	}
-	if need := (rows-1)*ld + cols; len(s) < need {
-		panic(fmt.Sprintf("nn.Gemm: len(%s) = %d < %d (%d rows, ld %d, %d columns)", name, len(s), need, rows, ld, cols))
+	// len(s) >= (rows-1)*ld + cols, without overflow.
+	if len(s) < cols || ld > 0 && rows-1 > (len(s)-cols)/ld {
+		panic(fmt.Sprintf("nn.Gemm: len(%s) = %d, short of %d rows of ld %d and %d columns", name, len(s), rows, ld, cols))
 	}
 }
 
-// gemmTiles returns how many panels the tile starting at panel p0 covers, for
+// gemmTileWidth returns how many panels the tile starting at panel p0 covers, for
 // a kernel whose widest tile is maxp panels: tiles are maxp wide, except that
 // a remainder of one panel is merged with the tile before into two tiles
 // nearly equal in width (3+1 -> 2+2), so no tile is much narrower than needed.

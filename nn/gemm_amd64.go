@@ -41,16 +41,15 @@ func gemmAVX512P3(args *gemmArgs)
 //go:noescape
 func gemmAVX2P1(args *gemmArgs)
 
-// gemmRowChunk is how many rows of A one pass over the column tiles covers,
-// so that those rows (chunk*K floats) stay in L2 while every tile of B is
-// streamed past them.
-func gemmRowChunk(m, k, panels int) int {
-	if panels <= 3 {
-		return m // one tile: each row of A is read once anyway
+// gemmRowChunk is how many rows one pass over the column tiles covers: the
+// chunk's rows of A and of C (chunk*(K+N) floats, at most ~384 KB) stay in
+// L2 while every tile of B is streamed past them.
+func gemmRowChunk(m, k, n, panels, maxp int) int {
+	if panels <= maxp {
+		return m // one tile: each row of A and C is touched once anyway
 	}
-	mc := (64 << 10) / k // 256 KB of A
-	mc = max(48, mc-mc%48)
-	return mc
+	mc := (96 << 10) / (k + n)
+	return max(48, mc-mc%48)
 }
 
 func gemmAVX512(m int, a []float32, lda int, b *PackedB, bias []float32, act Activation, res []float32, ldr int, c []float32, ldc int) {
@@ -71,7 +70,7 @@ func gemmAVX512(m int, a []float32, lda int, b *PackedB, bias []float32, act Act
 	if act == ActReLU6 {
 		g.relu = 1
 	}
-	mc := gemmRowChunk(m, k, b.panels)
+	mc := gemmRowChunk(m, k, n, b.panels, 3)
 	for i0 := 0; i0 < m; i0 += mc {
 		g.m = min(mc, m-i0)
 		for p0 := 0; p0 < b.panels; {
@@ -125,7 +124,7 @@ func gemmAVX2(m int, a []float32, lda int, b *PackedB, bias []float32, act Activ
 	if act == ActReLU6 {
 		g.relu = 1
 	}
-	mc := gemmRowChunk(m, k, b.panels)
+	mc := gemmRowChunk(m, k, n, b.panels, 1)
 	for i0 := 0; i0 < m; i0 += mc {
 		g.m = min(mc, m-i0)
 		for p := 0; p < b.panels; p++ {

@@ -111,7 +111,7 @@ r8: \
 	INIT(Z21, Z22, Z23); \
 	SETUP6; \
 loop8: \
-	LDB(0); \
+	LDB; \
 	FMAROW((SI), Z0, Z1, Z2); \
 	FMAROW((SI)(DX*1), Z3, Z4, Z5); \
 	FMAROW((SI)(DX*2), Z6, Z7, Z8); \
@@ -134,7 +134,7 @@ r7: \
 	INIT(Z18, Z19, Z20); \
 	SETUP6; \
 loop7: \
-	LDB(0); \
+	LDB; \
 	FMAROW((SI), Z0, Z1, Z2); \
 	FMAROW((SI)(DX*1), Z3, Z4, Z5); \
 	FMAROW((SI)(DX*2), Z6, Z7, Z8); \
@@ -155,7 +155,7 @@ r6: \
 	INIT(Z15, Z16, Z17); \
 	SETUP6; \
 loop6: \
-	LDB(0); \
+	LDB; \
 	FMAROW((SI), Z0, Z1, Z2); \
 	FMAROW((SI)(DX*1), Z3, Z4, Z5); \
 	FMAROW((SI)(DX*2), Z6, Z7, Z8); \
@@ -174,7 +174,7 @@ r5: \
 	INIT(Z12, Z13, Z14); \
 	SETUP4; \
 loop5: \
-	LDB(0); \
+	LDB; \
 	FMAROW((SI), Z0, Z1, Z2); \
 	FMAROW((SI)(DX*1), Z3, Z4, Z5); \
 	FMAROW((SI)(DX*2), Z6, Z7, Z8); \
@@ -191,7 +191,7 @@ r4: \
 	INIT(Z9, Z10, Z11); \
 	SETUP4; \
 loop4: \
-	LDB(0); \
+	LDB; \
 	FMAROW((SI), Z0, Z1, Z2); \
 	FMAROW((SI)(DX*1), Z3, Z4, Z5); \
 	FMAROW((SI)(DX*2), Z6, Z7, Z8); \
@@ -206,7 +206,7 @@ r3: \
 	INIT(Z6, Z7, Z8); \
 	SETUP1; \
 loop3: \
-	LDB(0); \
+	LDB; \
 	FMAROW((SI), Z0, Z1, Z2); \
 	FMAROW((SI)(DX*1), Z3, Z4, Z5); \
 	FMAROW((SI)(DX*2), Z6, Z7, Z8); \
@@ -219,7 +219,7 @@ r2: \
 	INIT(Z3, Z4, Z5); \
 	SETUP1; \
 loop2: \
-	LDB(0); \
+	LDB; \
 	FMAROW((SI), Z0, Z1, Z2); \
 	FMAROW((SI)(DX*1), Z3, Z4, Z5); \
 	NEXT1; \
@@ -230,7 +230,7 @@ r1: \
 	INIT(Z0, Z1, Z2); \
 	SETUP1; \
 loop1: \
-	LDB(0); \
+	LDB; \
 	FMAROW((SI), Z0, Z1, Z2); \
 	NEXT1; \
 	JNZ loop1; \
@@ -335,8 +335,8 @@ done: \
 	NEXT4
 
 // One panel.
-#define LDB(off) VMOVUPS off(BX), Z24
-#define FMAROW(src, z0, z1, z2) VFMADD231PS.BCST src, Z24, z0
+#define LDB VMOVUPS (BX), Z24
+#define FMAROW(src, z0, z1, z2) VBROADCASTSS src, Z27; VFMADD231PS Z24, Z27, z0
 #define INIT(z0, z1, z2) VMOVAPS Z28, z0
 #define RELU(z0, z1, z2) VMAXPS Z27, z0, z0; VMINPS Z24, z0, z0
 #define RES(z0, z1, z2) VADDPS (R12), z0, K1, z0; ADDQ ARG_LDR(DI), R12
@@ -354,7 +354,7 @@ TEXT ·gemmAVX512P1(SB), NOSPLIT, $0-8
 #undef STORE
 
 // Two panels.
-#define LDB(off) VMOVUPS off(BX), Z24; VMOVUPS off(BX)(R8*1), Z25
+#define LDB VMOVUPS (BX), Z24; VMOVUPS (BX)(R8*1), Z25
 #define FMAROW(src, z0, z1, z2) VBROADCASTSS src, Z27; VFMADD231PS Z24, Z27, z0; VFMADD231PS Z25, Z27, z1
 #define INIT(z0, z1, z2) VMOVAPS Z28, z0; VMOVAPS Z29, z1
 #define RELU(z0, z1, z2) VMAXPS Z27, z0, z0; VMINPS Z24, z0, z0; VMAXPS Z27, z1, z1; VMINPS Z24, z1, z1
@@ -373,7 +373,7 @@ TEXT ·gemmAVX512P2(SB), NOSPLIT, $0-8
 #undef STORE
 
 // Three panels.
-#define LDB(off) VMOVUPS off(BX), Z24; VMOVUPS off(BX)(R8*1), Z25; VMOVUPS off(BX)(R8*2), Z26
+#define LDB VMOVUPS (BX), Z24; VMOVUPS (BX)(R8*1), Z25; VMOVUPS (BX)(R8*2), Z26
 #define FMAROW(src, z0, z1, z2) VBROADCASTSS src, Z27; VFMADD231PS Z24, Z27, z0; VFMADD231PS Z25, Z27, z1; VFMADD231PS Z26, Z27, z2
 #define INIT(z0, z1, z2) VMOVAPS Z28, z0; VMOVAPS Z29, z1; VMOVAPS Z30, z2
 #define RELU(z0, z1, z2) VMAXPS Z27, z0, z0; VMINPS Z24, z0, z0; VMAXPS Z27, z1, z1; VMINPS Z24, z1, z1; VMAXPS Z27, z2, z2; VMINPS Z24, z2, z2
@@ -409,7 +409,7 @@ TEXT ·gemmAVX512P3(SB), NOSPLIT, $0-8
 //	Y12, Y13	B at k; in the epilogue, column masks
 //	Y14, Y15	broadcast A; in the epilogue 0 and 6.0, then a temporary
 
-#define LDB2(off) VMOVUPS off(BX), Y12; VMOVUPS off+32(BX), Y13
+#define LDB2 VMOVUPS (BX), Y12; VMOVUPS 32(BX), Y13
 #define FMAROW2(src, y0, y1, t) VBROADCASTSS src, t; VFMADD231PS Y12, t, y0; VFMADD231PS Y13, t, y1
 #define INIT2(y0, y1) VMOVUPS (R8), y0; VMOVUPS 32(R8), y1
 #define SETUP2_1 MOVQ AX, SI; MOVQ ARG_B(DI), BX; MOVQ ARG_K(DI), R9
@@ -467,7 +467,7 @@ r6:
 	SETUP2_4
 
 loop6:
-	LDB2(0)
+	LDB2
 	FMAROW2((SI), Y0, Y1, Y14)
 	FMAROW2((SI)(DX*1), Y2, Y3, Y15)
 	FMAROW2((SI)(DX*2), Y4, Y5, Y14)
@@ -488,7 +488,7 @@ r5:
 	SETUP2_4
 
 loop5:
-	LDB2(0)
+	LDB2
 	FMAROW2((SI), Y0, Y1, Y14)
 	FMAROW2((SI)(DX*1), Y2, Y3, Y15)
 	FMAROW2((SI)(DX*2), Y4, Y5, Y14)
@@ -507,7 +507,7 @@ r4:
 	SETUP2_4
 
 loop4:
-	LDB2(0)
+	LDB2
 	FMAROW2((SI), Y0, Y1, Y14)
 	FMAROW2((SI)(DX*1), Y2, Y3, Y15)
 	FMAROW2((SI)(DX*2), Y4, Y5, Y14)
@@ -524,7 +524,7 @@ r3:
 	SETUP2_1
 
 loop3:
-	LDB2(0)
+	LDB2
 	FMAROW2((SI), Y0, Y1, Y14)
 	FMAROW2((SI)(DX*1), Y2, Y3, Y15)
 	FMAROW2((SI)(DX*2), Y4, Y5, Y14)
@@ -539,7 +539,7 @@ r2:
 	SETUP2_1
 
 loop2:
-	LDB2(0)
+	LDB2
 	FMAROW2((SI), Y0, Y1, Y14)
 	FMAROW2((SI)(DX*1), Y2, Y3, Y15)
 	NEXT2_1
@@ -552,7 +552,7 @@ r1:
 	SETUP2_1
 
 loop1:
-	LDB2(0)
+	LDB2
 	FMAROW2((SI), Y0, Y1, Y14)
 	NEXT2_1
 	JNZ  loop1

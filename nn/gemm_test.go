@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+	"unsafe"
 )
 
 // gemmRef is Gemm in float64, the plain triple loop; it returns c as an m×n
@@ -331,4 +332,27 @@ func TestGemmRows(t *testing.T) {
 			gemmForEachISA(t, func(t *testing.T) { g.run(t, pb) })
 		}
 	}
+}
+
+func TestPackBAligned(t *testing.T) {
+	for _, kn := range [][2]int{{1, 1}, {3, 5}, {27, 32}, {7, 100}} {
+		for range 20 {
+			pb := PackB(kn[0], kn[1], make([]float32, kn[0]*kn[1]))
+			if p := uintptr(unsafe.Pointer(&pb.data[0])); p%64 != 0 {
+				t.Fatalf("PackB(%d, %d): data at %#x, not 64-byte aligned", kn[0], kn[1], p)
+			}
+		}
+	}
+}
+
+func TestGemmCheckOverflow(t *testing.T) {
+	defer func() {
+		if recover() == nil {
+			t.Error("no panic for a stride whose rows overflow int")
+		}
+	}()
+	pb := PackB(2, 2, make([]float32, 4))
+	c := make([]float32, 4)
+	huge := int(^uint(0)>>1)/2 + 1
+	Gemm(3, make([]float32, 4), huge, pb, nil, ActNone, nil, 0, c, 2)
 }
