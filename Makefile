@@ -16,7 +16,7 @@ build:
 # Everything CI runs: formatting, vet, unit and integration tests on this
 # machine (assembly and pure-Go kernels), the pure-Go build, and the nn tests
 # built for the Raspberry Pis' arm64 and armv7 under qemu-user.
-test: fmt-check test-go test-purego test-arm release
+test: fmt-check lint test-go test-purego test-arm release
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

@@ -80,14 +80,14 @@ const gemmSentinel = float32(1234.5)
 
 // gemmCase is one call of Gemm with padded, sentinel-guarded operands.
 type gemmCase struct {
-	m, k, n           int
-	lda, ldr, ldc     int
-	a, b, bias, res   []float32
-	act               Activation
-	want              []float64
-	cbuf              []float32 // c lives at cbuf[coff:]
-	coff              int
-	shareRes, noCheck bool
+	m, k, n         int
+	lda, ldr, ldc   int
+	a, b, bias, res []float32
+	act             Activation
+	want            []float64
+	cbuf            []float32 // c lives at cbuf[coff:]
+	coff            int
+	shareRes        bool
 }
 
 func newGemmCase(r *rand.Rand, m, k, n int, withBias, withRes bool, act Activation) *gemmCase {
