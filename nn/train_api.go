@@ -3,20 +3,22 @@ package nn
 // TrainConfig is the recipe of a (joint) training run. The zero value is not
 // useful; start from DefaultTrainConfig.
 type TrainConfig struct {
-	Epochs         int     // passes over the training set
-	Batch          int     // images per step (every variant sees the same images)
-	LR             float64 // peak learning rate
-	Momentum       float64 // SGD momentum
-	Nesterov       bool    // Nesterov momentum
-	WeightDecay    float64 // L2, not applied to batch-norm parameters and biases
-	WarmupEpochs   float64 // linear warm-up from LR/25 (onecycle) or 0 (cosine) to LR
-	Schedule       string  // "cosine" or "onecycle"
-	LabelSmoothing float64 // 0 = off
-	Mixup          float64 // alpha of Beta(alpha, alpha); 0 = off (the paper: 0.2)
-	PadCrop        int     // random crop after zero padding by this many pixels; 0 = off
-	Flip           bool    // random horizontal flip
-	LossA, LossB   float64 // loss = LossA * sum_i CE(variant_i) + LossB * CE(fused)
-	Seed           int64   // every random choice derives from it
+	Epochs         int     `json:"epochs"`          // passes over the training set
+	Batch          int     `json:"batch"`           // images per step (every variant sees the same images)
+	LR             float64 `json:"lr"`              // peak learning rate
+	Momentum       float64 `json:"momentum"`        // SGD momentum
+	Nesterov       bool    `json:"nesterov"`        // Nesterov momentum
+	WeightDecay    float64 `json:"weight_decay"`    // L2, not applied to batch-norm parameters and biases
+	WarmupEpochs   float64 `json:"warmup_epochs"`   // linear warm-up from LR/25 (onecycle) or 0 (cosine) to LR
+	Schedule       string  `json:"schedule"`        // "cosine" or "onecycle"
+	LabelSmoothing float64 `json:"label_smoothing"` // 0 = off
+	Mixup          float64 `json:"mixup"`           // alpha of Beta(alpha, alpha); 0 = off (the paper: 0.2)
+	PadCrop        int     `json:"pad_crop"`        // random crop after zero padding by this many pixels; 0 = off
+	Flip           bool    `json:"flip"`            // random horizontal flip
+	LossA          float64 `json:"loss_a"`          // loss = LossA * sum_i CE(variant_i) + LossB * CE(fused)
+	LossB          float64 `json:"loss_b"`
+	Dropout        float64 `json:"dropout"` // classifier dropout probability, torchvision's classifier.0 (0.2); 0 = off
+	Seed           int64   `json:"seed"`    // every random choice derives from it
 }
 
 // DefaultTrainConfig is the recipe the shipped families use unless a preset
@@ -36,6 +38,7 @@ func DefaultTrainConfig() TrainConfig {
 		Flip:         true,
 		LossA:        1,
 		LossB:        1,
+		Dropout:      0.2,
 		Seed:         1,
 	}
 }
@@ -48,4 +51,20 @@ type StepStats struct {
 	Correct      []int     // per variant: images whose arg-max equals the (dominant) label
 	FusedCorrect int
 	Images       int
+}
+
+// TrainingRecord is how a family's weights were made, kept in family.json so
+// that anyone can see and repeat it.
+type TrainingRecord struct {
+	Command     string      `json:"command"`      // the command line that trained it
+	Data        string      `json:"data"`         // training data as given
+	ValFraction float64     `json:"val_fraction"` // part of the data held out for validation
+	Config      TrainConfig `json:"config"`
+	Epochs      int         `json:"epochs_done"`
+	Threads     int         `json:"threads"`
+	WallSeconds float64     `json:"wall_seconds"`           // summed over resumed runs
+	ImagesPerS  float64     `json:"images_per_s"`           // mean training throughput
+	ValAccuracy []float64   `json:"val_accuracy,omitempty"` // per model at the end (variants..., fused)
+	Machine     string      `json:"machine"`                // CPU model and cores
+	Finished    string      `json:"finished"`               // RFC 3339
 }
