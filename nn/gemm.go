@@ -48,6 +48,27 @@ func PackB(k, n int, b []float32) *PackedB {
 	return p
 }
 
+// Repack overwrites p with the values of b (row-major p.K×p.N, b[k*N+j]), as
+// PackB(p.K, p.N, b) would, without allocating: the trainer calls it after
+// every weight update. The padding columns of the last panel stay zero.
+func (p *PackedB) Repack(b []float32) {
+	k, n := p.K, p.N
+	if len(b) < k*n {
+		panic(fmt.Sprintf("nn.PackedB.Repack: len(b) = %d < %d*%d", len(b), k, n))
+	}
+	if len(p.data) != p.panels*k*gemmPanel || p.panels != (n+gemmPanel-1)/gemmPanel {
+		panic("nn.PackedB.Repack: PackedB not made by PackB")
+	}
+	for pi := 0; pi < p.panels; pi++ {
+		j0 := pi * gemmPanel
+		w := min(gemmPanel, n-j0)
+		dst := p.data[pi*k*gemmPanel : (pi+1)*k*gemmPanel]
+		for kk := 0; kk < k; kk++ {
+			copy(dst[kk*gemmPanel:kk*gemmPanel+w], b[kk*n+j0:kk*n+j0+w])
+		}
+	}
+}
+
 // gemmAlignedFloats returns n zeroed floats starting on a 64-byte boundary,
 // so that each k-row of a panel is one cache line (one aligned zmm load).
 func gemmAlignedFloats(n int) []float32 {
