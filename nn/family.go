@@ -25,6 +25,9 @@ type Manifest struct {
 	Classes  []string      `json:"classes"`        // ordered class names; len == every variant's num_classes
 	Variants []VariantInfo `json:"variants"`       // the variants that serve
 	Base     *VariantInfo  `json:"base,omitempty"` // the full model the variants are compared with, if any
+
+	Training     *TrainingRecord `json:"training,omitempty"`      // how the variants were trained (jointly)
+	BaseTraining *TrainingRecord `json:"base_training,omitempty"` // how the base was trained (alone)
 }
 
 // VariantInfo is one model of a family.

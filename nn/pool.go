@@ -31,14 +31,11 @@ type job struct {
 	done *sync.WaitGroup
 }
 
-// NewPool starts a pool of n workers, n clamped to [1, GOMAXPROCS]. With n == 1
-// no goroutine is started.
+// NewPool starts a pool of n workers, n clamped to [1, GOMAXPROCS]; n <= 0
+// means GOMAXPROCS. With n == 1 no goroutine is started.
 func NewPool(n int) *Pool {
-	if max := runtime.GOMAXPROCS(0); n > max {
+	if max := runtime.GOMAXPROCS(0); n > max || n <= 0 {
 		n = max
-	}
-	if n < 1 {
-		n = 1
 	}
 	p := &Pool{n: n}
 	if n > 1 {

@@ -30,6 +30,7 @@ func newFamilyCmd() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&dir, "family", "", "family directory (holding family.json)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON instead of a table")
+	cmd.AddCommand(newFamilyNewCmd())
 	return cmd
 }
 

@@ -1,0 +1,94 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+	"github.com/varpar/varpar/nn"
+)
+
+func newEvalCmd() *cobra.Command {
+	var (
+		dir, data, onBad string
+		k, threads       int
+		asJSON           bool
+	)
+	cmd := &cobra.Command{
+		Use:   "eval --family DIR --data TEST [--json]",
+		Short: "Measure a family's accuracy: each variant, the fused ensemble, and every subset",
+		Long: `Classify every image of TEST with every variant (each answering with its top-k, as in
+the cluster) and report: each variant's accuracy alone, the fused ensemble's, and for
+every subset size s = 1..N the mean and minimum fused accuracy over all subsets of s
+variants (the accuracy the cluster keeps as devices fail), plus the base model's accuracy
+when the family has one.`,
+		Args: usageArgs(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if dir == "" || data == "" {
+				return usagef("--family DIR and --data TEST are required")
+			}
+			f, err := nn.LoadFamily(dir)
+			if err != nil {
+				return err
+			}
+			classes := len(f.Manifest.Classes)
+			if !cmd.Flags().Changed("k") {
+				k = max(1, classes/2)
+			}
+			if k < 1 || k > classes {
+				return usagef("--k %d: want 1 to %d", k, classes)
+			}
+			d, err := loadDatasetFlag(cmd, data, onBad)
+			if err != nil {
+				return err
+			}
+			if err := checkClasses(d, f.Manifest); err != nil {
+				return fmt.Errorf("%s: %w", data, err)
+			}
+			pool := nn.NewPool(threads)
+			defer pool.Close()
+			rep, err := nn.Evaluate(f, d, k, pool, nil)
+			if err != nil {
+				return err
+			}
+			return printEval(cmd.OutOrStdout(), rep, asJSON)
+		},
+	}
+	cmd.Flags().StringVar(&dir, "family", "", "family directory (holding family.json)")
+	cmd.Flags().StringVar(&data, "data", "", "test data: MNIST IDX images file, image folder, or .tar/.tar.gz")
+	cmd.Flags().IntVar(&k, "k", 0, "classes each variant answers with (default: half the classes, the paper's maximum)")
+	cmd.Flags().IntVar(&threads, "threads", 0, "compute threads (0: all cores)")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	cmd.Flags().StringVar(&onBad, "on-bad-image", "fail", "what a corrupt image does: fail or skip")
+	return cmd
+}
+
+func printEval(w io.Writer, r *nn.EvalReport, asJSON bool) error {
+	if asJSON {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(r)
+	}
+	pct := func(x float64) string { return fmt.Sprintf("%.2f%%", 100*x) }
+	fmt.Fprintf(w, "%d images, top-%d answers\n", r.Images, r.K)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "model\taccuracy\t")
+	for _, v := range r.Variants {
+		fmt.Fprintf(tw, "%s\t%s\t\n", v.ID, pct(v.Accuracy))
+	}
+	fmt.Fprintf(tw, "fused (all %d)\t%s\t\n", len(r.Variants), pct(r.Fused))
+	if r.Base != nil {
+		fmt.Fprintf(tw, "%s (base)\t%s\t\n", r.Base.ID, pct(r.Base.Accuracy))
+	}
+	tw.Flush()
+	fmt.Fprintln(w)
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "variants answering\tsubsets\tmean\tmin\tworst subset\t")
+	for _, s := range r.Subsets {
+		fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%s\t\n", s.Size, s.Count, pct(s.Mean), pct(s.Min), strings.Join(s.MinOf, "+"))
+	}
+	return tw.Flush()
+}

