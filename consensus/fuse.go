@@ -25,26 +25,37 @@ type Answer struct {
 //
 // An answer naming an unknown variant or class, with mismatched lengths, or
 // with a probability outside [0, 1] is rejected as a whole (ErrBadAnswer) and
-// scores is left zeroed; a variant answering twice counts once.
+// scores is left zeroed; a variant answering twice counts once (its first
+// answer counts; the later one is still checked).
+//
+// Fuse takes time linear in the classes plus the answers' total length and
+// does not allocate for families of up to 256 variants: training fuses full
+// softmax vectors (k = classes), so a quadratic check would cost a million
+// steps per answer at ImageNet's 1000 classes.
 func Fuse(answers []Answer, weights []float64, scores []float64) error {
-	for i := range scores {
-		scores[i] = 0
-	}
+	// First pass: check every answer, using scores as scratch. Answer i
+	// stamps each class it lists with i+1, so finding its own stamp on a
+	// class means the class is listed twice. Stamps of earlier answers are
+	// smaller and cannot be mistaken for it, so nothing is cleared between
+	// answers; float64 holds every stamp exactly.
+	clear(scores)
 	for i, a := range answers {
-		if err := check(a, len(weights), len(scores)); err != nil {
-			for j := range scores {
-				scores[j] = 0
-			}
+		if err := check(a, len(weights), scores, float64(i+1)); err != nil {
+			clear(scores)
 			return fmt.Errorf("%w %d: %v", ErrBadAnswer, i, err)
 		}
-		dup := false
-		for _, b := range answers[:i] {
-			if b.Variant == a.Variant {
-				dup = true
-				break
-			}
+	}
+	// Wipe the stamps (only where they are: k may be far below classes),
+	// then sum.
+	for _, a := range answers {
+		for _, c := range a.Indices {
+			scores[c] = 0
 		}
-		if dup {
+	}
+	var seen variantSet
+	seen.reset(len(weights))
+	for _, a := range answers {
+		if !seen.add(a.Variant) {
 			continue
 		}
 		w := weights[a.Variant]
@@ -55,7 +66,9 @@ func Fuse(answers []Answer, weights []float64, scores []float64) error {
 	return nil
 }
 
-func check(a Answer, variants, classes int) error {
+// check validates a against a family of the given number of variants and
+// len(scratch) classes, marking the classes it lists in scratch with stamp.
+func check(a Answer, variants int, scratch []float64, stamp float64) error {
 	if a.Variant < 0 || a.Variant >= variants {
 		return fmt.Errorf("variant %d, family has %d", a.Variant, variants)
 	}
@@ -63,17 +76,16 @@ func check(a Answer, variants, classes int) error {
 		return fmt.Errorf("%d indices but %d probabilities", len(a.Indices), len(a.Probs))
 	}
 	for j, c := range a.Indices {
-		if c < 0 || int(c) >= classes {
-			return fmt.Errorf("class %d, family has %d", c, classes)
+		if c < 0 || int(c) >= len(scratch) {
+			return fmt.Errorf("class %d, family has %d", c, len(scratch))
 		}
 		if p := a.Probs[j]; !(p >= 0 && p <= 1) {
 			return fmt.Errorf("probability %v for class %d", p, c)
 		}
-		for _, d := range a.Indices[:j] {
-			if d == c {
-				return fmt.Errorf("class %d listed twice", c)
-			}
+		if scratch[c] == stamp {
+			return fmt.Errorf("class %d listed twice", c)
 		}
+		scratch[c] = stamp
 	}
 	return nil
 }
@@ -88,4 +100,44 @@ func Argmax(scores []float64) int {
 		}
 	}
 	return best
+}
+
+// variantSet is a set of variant indices in [0, n). It lives in its owner's
+// stack frame for families of up to 256 variants (real families have a
+// handful) and allocates only beyond that.
+type variantSet struct {
+	small [4]uint64
+	big   []uint64
+}
+
+func (s *variantSet) reset(n int) {
+	s.small = [4]uint64{}
+	if n > 64*len(s.small) {
+		s.big = make([]uint64, (n+63)/64)
+	} else {
+		s.big = nil
+	}
+}
+
+// add inserts v, which must be in [0, n), and reports whether it was new.
+func (s *variantSet) add(v int) bool {
+	words := s.small[:]
+	if s.big != nil {
+		words = s.big
+	}
+	word, bit := uint(v)/64, uint64(1)<<(uint(v)%64)
+	if words[word]&bit != 0 {
+		return false
+	}
+	words[word] |= bit
+	return true
+}
+
+// has reports whether v, which must be in [0, n), is in the set.
+func (s *variantSet) has(v int) bool {
+	words := s.small[:]
+	if s.big != nil {
+		words = s.big
+	}
+	return words[uint(v)/64]&(uint64(1)<<(uint(v)%64)) != 0
 }

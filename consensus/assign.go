@@ -1,0 +1,515 @@
+package consensus
+
+import (
+	"cmp"
+	"math"
+	"slices"
+	"strings"
+)
+
+// Member is one peer as the membership view shows it.
+type Member struct {
+	Name   string   // unique node name
+	Speed  float64  // measured relative speed (> 0; 0, negative or not finite means 1)
+	Memory int64    // bytes this peer may spend on model weights (0 or negative: unlimited)
+	Pinned []string // variant IDs the peer's config pins (it serves these regardless)
+}
+
+// Variant is one member of the family, as Assign needs to know it.
+type Variant struct {
+	ID     string
+	Memory int64   // bytes its weights need in memory (negative counts as 0)
+	Cost   float64 // relative compute cost (e.g. MACs), > 0 (0, negative or not finite means 1)
+}
+
+// Plan says which peer serves which variant.
+type Plan struct {
+	Serving  map[string][]string // member name → variant IDs it serves (sorted); every member has an entry
+	Holders  map[string][]string // variant ID → member names serving it (sorted); every variant has an entry
+	Unserved []string            // variants no member holds (no member has room), sorted; nil if none
+}
+
+// Assign computes which member serves which variant from the membership view
+// alone, so that every peer holding the same view computes the same plan
+// without a coordinator. The plan depends only on the set of members and
+// variants, not on their order, and is the same on every architecture: it uses
+// integer hashing and IEEE-754 arithmetic only, with no math library calls and
+// no fused multiply-adds (see negLog).
+//
+// Every (member, variant) pair has a weighted rendezvous score,
+// Speed * Cost / -ln(u), u uniform in (0, 1) from a hash of the pair (see
+// rendezvous). For one variant the first-ranked member is a member chosen with
+// probability proportional to its speed; across variants, costlier variants
+// score higher and so choose first, which leads the fast members to the
+// costly variants. A pair's score does not depend on the other members, and
+// the passes below take pairs in score order, so a member joining or leaving
+// moves few variants: it changes the choices that involved it and the few
+// that cascade from those. The passes:
+//
+//  1. Pins. Each member serves the variants its configuration pins, whether
+//     or not they fit its memory; they count toward its memory and load.
+//     Pins naming no variant of the family are ignored.
+//
+//  2. Spread, when there are at least as many members serving nothing as
+//     variants with no holder: each of those members serves exactly one
+//     variant. The number of holders per variant is levelled: with L the
+//     highest level the free members can bring every variant up to, a pair
+//     is taken, in score order, if its member is free and its variant has
+//     fewer than L holders, or exactly L while the members left over after
+//     levelling last. With more members than variants and no pins, each
+//     variant so gets ⌊members/variants⌋ or ⌈members/variants⌉ holders.
+//
+//     Otherwise, with fewer members than variants, least loaded first: the
+//     variants without a holder go costliest first, each to the member with
+//     room that would finish it first, least (load + Cost) / Speed, load
+//     being the Cost of what the member already serves (pins included), ties
+//     by score. This is the classic longest-processing-time rule; measured
+//     against the best possible split it balances far better than taking
+//     pairs in score order, and moves no more variants when a member leaves,
+//     since with so few members most of the plan moves anyway. Members left
+//     with nothing (too slow to be worth a variant, or memory) replicate as
+//     in the spread.
+//
+//  3. Cover. Memory can make the passes above leave a variant without a
+//     holder although some member had room for it. Then the plan is made
+//     again from the pins: a depth-first search looks for members for all
+//     the variants without a holder (fewest members with room first, then
+//     costliest first), trying members free ones first by score, then least
+//     loaded first; the free members left then spread. The search is bounded
+//     to a fixed number of steps (so the plan stays deterministic); if it
+//     finds no cover, the plan of step 2 stands.
+//
+// Every pair taken fits the member's memory (pins aside). Variants without a
+// holder in the end are Unserved. Members with the same name are one member
+// (the first by speed, memory and pins is kept), and so are variants with
+// the same ID.
+func Assign(members []Member, variants []Variant) Plan {
+	return build(members, variants).plan()
+}
+
+func build(members []Member, variants []Variant) *assigner {
+	a := newAssigner(members, variants)
+	a.pin()
+	pinned := a.mark()
+	placeable := a.uncoveredPlaceable()
+	a.distribute()
+	if !a.covers(placeable) {
+		a.rewind(pinned)
+		if a.search(placeable) {
+			a.spread()
+		} else {
+			a.rewind(pinned)
+			a.distribute()
+		}
+	}
+	return a
+}
+
+// maxSearchSteps bounds the search for a cover that the score order misses:
+// milliseconds on a small device for a large cluster, and far more than real
+// families (a handful of variants) need.
+const maxSearchSteps = 1 << 14
+
+type member struct {
+	name   string
+	speed  float64
+	budget int64 // bytes; math.MaxInt64 when unlimited
+	pinned []int // variant indices
+}
+
+type variant struct {
+	id   string
+	mem  int64
+	cost float64
+}
+
+type pair struct{ m, v int }
+
+type assigner struct {
+	members  []member  // sorted by name
+	variants []variant // sorted by ID
+	score    []float64 // score[m*len(variants)+v], the weighted rendezvous score
+	pairs    []pair    // every pair, best score first
+	used     []int64   // memory per member
+	load     []float64 // cost per member
+	serving  [][]int   // variant indices per member, in placement order
+	holders  []int     // holders per variant
+	steps    int       // search steps taken
+}
+
+func newAssigner(ms []Member, vs []Variant) *assigner {
+	a := &assigner{}
+	// Canonical variants: by ID, one per ID.
+	vs = slices.Clone(vs)
+	slices.SortFunc(vs, func(x, y Variant) int {
+		return cmp.Or(strings.Compare(x.ID, y.ID), cmp.Compare(x.Memory, y.Memory), cmp.Compare(x.Cost, y.Cost))
+	})
+	index := make(map[string]int, len(vs))
+	for _, v := range vs {
+		if _, dup := index[v.ID]; dup {
+			continue
+		}
+		index[v.ID] = len(a.variants)
+		a.variants = append(a.variants, variant{id: v.ID, mem: max(v.Memory, 0), cost: positive(v.Cost)})
+	}
+	// Canonical members: by name, one per name.
+	sorted := make([]*Member, len(ms))
+	for i := range ms {
+		sorted[i] = &ms[i]
+	}
+	slices.SortFunc(sorted, func(x, y *Member) int {
+		return cmp.Or(strings.Compare(x.Name, y.Name), cmp.Compare(x.Speed, y.Speed),
+			cmp.Compare(x.Memory, y.Memory), slices.Compare(x.Pinned, y.Pinned))
+	})
+	for i, m := range sorted {
+		if i > 0 && m.Name == sorted[i-1].Name {
+			continue
+		}
+		budget := m.Memory
+		if budget <= 0 {
+			budget = math.MaxInt64
+		}
+		var pinned []int
+		for _, id := range m.Pinned {
+			if v, ok := index[id]; ok && !slices.Contains(pinned, v) {
+				pinned = append(pinned, v)
+			}
+		}
+		slices.Sort(pinned)
+		a.members = append(a.members, member{name: m.Name, speed: positive(m.Speed), budget: budget, pinned: pinned})
+	}
+
+	nm, nv := len(a.members), len(a.variants)
+	a.score = make([]float64, nm*nv)
+	a.pairs = make([]pair, 0, nm*nv)
+	for i, m := range a.members {
+		for j, v := range a.variants {
+			a.score[i*nv+j] = float64(m.speed*v.cost) / negLog(rendezvous(m.name, v.id))
+			a.pairs = append(a.pairs, pair{i, j})
+		}
+	}
+	slices.SortFunc(a.pairs, func(x, y pair) int { return a.rank(x.m, x.v, y.m, y.v) })
+	a.used = make([]int64, nm)
+	a.load = make([]float64, nm)
+	a.serving = make([][]int, nm)
+	a.holders = make([]int, nv)
+	return a
+}
+
+// positive returns x, or 1 when x is not a positive finite number.
+func positive(x float64) float64 {
+	if x > 0 && x <= math.MaxFloat64 {
+		return x
+	}
+	return 1
+}
+
+func (a *assigner) fits(m, v int) bool {
+	return a.members[m].budget-a.used[m] >= a.variants[v].mem
+}
+
+func (a *assigner) free(m int) bool { return len(a.serving[m]) == 0 }
+
+func (a *assigner) place(m, v int) {
+	a.used[m] = satAdd(a.used[m], a.variants[v].mem)
+	a.load[m] += a.variants[v].cost
+	a.serving[m] = append(a.serving[m], v)
+	a.holders[v]++
+}
+
+// unplace undoes the latest place(m, v).
+func (a *assigner) unplace(m, v int) {
+	s := a.serving[m]
+	a.serving[m] = s[:len(s)-1]
+	a.holders[v]--
+	// Recompute rather than subtract, so that undoing leaves exactly the
+	// bits a plan built without the detour would have.
+	a.used[m], a.load[m] = 0, 0
+	for _, w := range a.serving[m] {
+		a.used[m] = satAdd(a.used[m], a.variants[w].mem)
+		a.load[m] += a.variants[w].cost
+	}
+}
+
+// mark records the state, for rewind.
+func (a *assigner) mark() []int {
+	n := make([]int, len(a.members))
+	for m, s := range a.serving {
+		n[m] = len(s)
+	}
+	return n
+}
+
+// rewind undoes every place since mark returned n.
+func (a *assigner) rewind(n []int) {
+	for m := range a.members {
+		for len(a.serving[m]) > n[m] {
+			a.unplace(m, a.serving[m][len(a.serving[m])-1])
+		}
+	}
+}
+
+func satAdd(x, y int64) int64 {
+	if x > math.MaxInt64-y {
+		return math.MaxInt64
+	}
+	return x + y
+}
+
+// rank orders pair (m1, v1) before (m2, v2) if it has the higher score, with
+// names and IDs settling exact ties (scores are never NaN).
+func (a *assigner) rank(m1, v1, m2, v2 int) int {
+	nv := len(a.variants)
+	return cmp.Or(cmp.Compare(a.score[m2*nv+v2], a.score[m1*nv+v1]), cmp.Compare(m1, m2), cmp.Compare(v1, v2))
+}
+
+func (a *assigner) better(m1, v1, m2, v2 int) bool { return a.rank(m1, v1, m2, v2) < 0 }
+
+func (a *assigner) pin() {
+	for m := range a.members {
+		for _, v := range a.members[m].pinned {
+			a.place(m, v)
+		}
+	}
+}
+
+// uncoveredPlaceable lists the variants with no holder that some member has
+// room for.
+func (a *assigner) uncoveredPlaceable() []int {
+	var vs []int
+	for v := range a.variants {
+		if a.holders[v] == 0 && a.roomFor(v) {
+			vs = append(vs, v)
+		}
+	}
+	return vs
+}
+
+func (a *assigner) roomFor(v int) bool {
+	for m := range a.members {
+		if a.fits(m, v) {
+			return true
+		}
+	}
+	return false
+}
+
+func (a *assigner) roomIn(m int) bool {
+	for v := range a.variants {
+		if a.fits(m, v) {
+			return true
+		}
+	}
+	return false
+}
+
+// covers reports whether every variant of vs has a holder.
+func (a *assigner) covers(vs []int) bool {
+	for _, v := range vs {
+		if a.holders[v] == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// distribute is step 2 of Assign.
+func (a *assigner) distribute() {
+	free := 0
+	for m := range a.members {
+		if a.free(m) && a.roomIn(m) {
+			free++
+		}
+	}
+	if free >= len(a.uncoveredPlaceable()) {
+		a.spread()
+		return
+	}
+	order := a.uncoveredPlaceable()
+	slices.SortFunc(order, func(x, y int) int {
+		return cmp.Or(cmp.Compare(a.variants[y].cost, a.variants[x].cost), cmp.Compare(x, y))
+	})
+	for _, v := range order {
+		best, finish := -1, 0.0
+		for m := range a.members {
+			if !a.fits(m, v) {
+				continue
+			}
+			f := (a.load[m] + a.variants[v].cost) / a.members[m].speed
+			if best < 0 || f < finish || f == finish && a.better(m, v, best, v) {
+				best, finish = m, f
+			}
+		}
+		if best >= 0 {
+			a.place(best, v)
+		}
+	}
+	a.spread()
+}
+
+// spread gives each member serving nothing one variant, levelling the number
+// of holders, pairs in score order (step 2 of Assign).
+func (a *assigner) spread() {
+	// Only what can be placed counts: free members with room for some
+	// variant, variants some free member has room for.
+	free := 0
+	open := make([]bool, len(a.variants))
+	for m := range a.members {
+		if !a.free(m) {
+			continue
+		}
+		any := false
+		for v := range a.variants {
+			if a.fits(m, v) {
+				open[v], any = true, true
+			}
+		}
+		if any {
+			free++
+		}
+	}
+	// The level L: the most holders every open variant can reach.
+	level, below := 0, 0 // below: members needed to bring them all to level
+	for free > 0 {
+		need := 0
+		for v, ok := range open {
+			if ok && a.holders[v] <= level {
+				need += level + 1 - a.holders[v]
+			}
+		}
+		if need == 0 || need > free {
+			break
+		}
+		level, below = level+1, need
+	}
+	extra := free - below
+	for _, p := range a.pairs {
+		if !a.free(p.m) || !a.fits(p.m, p.v) {
+			continue
+		}
+		switch h := a.holders[p.v]; {
+		case h < level:
+			a.place(p.m, p.v)
+		case h == level && extra > 0:
+			a.place(p.m, p.v)
+			extra--
+		}
+	}
+	// Memory may have kept some members out of the levelled places: each
+	// takes, in name order, the variant with the fewest holders it has room
+	// for, ties by score.
+	for m := range a.members {
+		if !a.free(m) {
+			continue
+		}
+		best := -1
+		for v := range a.variants {
+			if a.fits(m, v) && (best < 0 || a.holders[v] < a.holders[best] || a.holders[v] == a.holders[best] && a.better(m, v, m, best)) {
+				best = v
+			}
+		}
+		if best >= 0 {
+			a.place(m, best)
+		}
+	}
+}
+
+// search looks for a holder for each variant of vs depth first (step 3 of
+// Assign) and reports whether it found them all; if not, the state is as it
+// was.
+func (a *assigner) search(vs []int) bool {
+	fit := make([]int, len(a.variants))
+	for _, v := range vs {
+		for m := range a.members {
+			if a.fits(m, v) {
+				fit[v]++
+			}
+		}
+	}
+	order := slices.Clone(vs)
+	slices.SortFunc(order, func(x, y int) int {
+		return cmp.Or(cmp.Compare(fit[x], fit[y]), cmp.Compare(a.variants[y].cost, a.variants[x].cost), cmp.Compare(x, y))
+	})
+	return a.searchFrom(order)
+}
+
+func (a *assigner) searchFrom(order []int) bool {
+	if len(order) == 0 {
+		return true
+	}
+	for _, v := range order {
+		if !a.roomFor(v) {
+			return false // prune: a variant left has lost its last member with room
+		}
+	}
+	v := order[0]
+	for _, m := range a.candidates(v) {
+		if a.steps >= maxSearchSteps {
+			return false
+		}
+		a.steps++
+		a.place(m, v)
+		if a.searchFrom(order[1:]) {
+			return true
+		}
+		a.unplace(m, v)
+	}
+	return false
+}
+
+// candidates ranks the members with room for v: free members first, by
+// score; then the rest by (load + Cost) / Speed, then by score.
+func (a *assigner) candidates(v int) []int {
+	var ms []int
+	for m := range a.members {
+		if a.fits(m, v) {
+			ms = append(ms, m)
+		}
+	}
+	cost := a.variants[v].cost
+	slices.SortFunc(ms, func(x, y int) int {
+		if fx, fy := a.free(x), a.free(y); fx != fy {
+			if fx {
+				return -1
+			}
+			return 1
+		}
+		if !a.free(x) {
+			fx, fy := (a.load[x]+cost)/a.members[x].speed, (a.load[y]+cost)/a.members[y].speed
+			if fx != fy {
+				return cmp.Compare(fx, fy)
+			}
+		}
+		return a.rank(x, v, y, v)
+	})
+	return ms
+}
+
+func (a *assigner) plan() Plan {
+	p := Plan{
+		Serving: make(map[string][]string, len(a.members)),
+		Holders: make(map[string][]string, len(a.variants)),
+	}
+	for v := range a.variants {
+		p.Holders[a.variants[v].id] = nil
+	}
+	// Members and variants are in canonical order, so walking members in
+	// order appends names sorted, and sorting each member's indices sorts
+	// its IDs.
+	for m, mem := range a.members {
+		vs := slices.Sorted(slices.Values(a.serving[m]))
+		var ids []string
+		for _, v := range vs {
+			id := a.variants[v].id
+			ids = append(ids, id)
+			p.Holders[id] = append(p.Holders[id], mem.name)
+		}
+		p.Serving[mem.name] = ids
+	}
+	for v := range a.variants {
+		if a.holders[v] == 0 {
+			p.Unserved = append(p.Unserved, a.variants[v].id)
+		}
+	}
+	return p
+}
