@@ -23,9 +23,10 @@ import "math"
 // on a range of rows; the trainer splits rows across the pool and adds the
 // partial sums in a fixed order.
 //
-// Each kernel dispatches to AVX-512 assembly where there is some
-// (train_bn_amd64.s) and otherwise runs the pure-Go loops below, which take
-// four channels at a time with bounds checks hoisted out of the loop.
+// Each kernel dispatches to AVX-512 or AVX2 assembly where there is some
+// (train_bn_amd64.s) and otherwise runs the pure-Go loops below: bounds
+// checks hoisted out of the loops, and no branch on the data (the ReLU6
+// clamp and mask would mispredict on half the values).
 
 // bnStats adds, for each channel j < c, the sum and the sum of squares of
 // z[r*c+j] over the rows of z (len(z) is a multiple of c) to s[j] and q[j].
@@ -230,4 +231,20 @@ func bnBackCoeffs(sg, sgz, mean, invstd, gamma float64, n int) (dgamma, dbeta, a
 	b = -a * invstd * sgx / float64(n)
 	c = -a*sg/float64(n) - b*mean
 	return sgx, sg, a, b, c
+}
+
+// ntCopy copies src to dst (same length) bypassing the caches where the
+// hardware allows (non-temporal stores): for a large tensor written now and
+// read back only in a later phase, so that the store does not first read each
+// line of dst from memory. Float32 alignment is all it needs; the unaligned
+// ends are copied normally.
+func ntCopy(dst, src []float32) {
+	src = src[:len(dst)]
+	from, n := ntCopyAsm(dst, src)
+	if n == 0 {
+		copy(dst, src)
+		return
+	}
+	copy(dst[:from], src[:from])
+	copy(dst[from+n:], src[from+n:])
 }

@@ -2,6 +2,8 @@
 
 package nn
 
+import "unsafe"
+
 // AVX-512 and AVX2 batch-norm kernels (train_bn_amd64.s). Each takes rows
 // rows of c channels (c >= 1, rows >= 1) at z (and dy, y, dz, res: the same
 // layout), walked in blocks of blk rows, and per-channel slices of at least c
@@ -131,4 +133,30 @@ func bnBackApplyAsm(dy, z, dz []float32, c int, scale, shift []float32, relu boo
 		bnBackApplyAVX2(bnBlock(c), &dy[:len(z)][0], &z[0], &dz[:len(z)][0], rows, c, &scale[0], &shift[0], b2i(relu), &a[0], &b[0], &cc[0])
 	}
 	return true
+}
+
+//go:noescape
+func ntCopyAVX512(dst, src *float32, n int)
+
+//go:noescape
+func ntCopyAVX2(dst, src *float32, n int)
+
+// ntCopyAsm copies the 64-byte-aligned middle of dst with non-temporal
+// stores and returns how many floats it copied from where; the caller copies
+// the rest.
+func ntCopyAsm(dst, src []float32) (from, n int) {
+	if activeISA != isaAVX512 && activeISA != isaAVX2 || len(dst) < 128 {
+		return 0, 0
+	}
+	from = int((64 - uintptr(unsafe.Pointer(&dst[0]))%64) % 64 / 4)
+	n = (len(dst) - from) &^ 63
+	if n == 0 {
+		return 0, 0
+	}
+	if activeISA == isaAVX512 {
+		ntCopyAVX512(&dst[from], &src[from : from+n][0], n)
+	} else {
+		ntCopyAVX2(&dst[from], &src[from : from+n][0], n)
+	}
+	return from, n
 }

@@ -702,3 +702,71 @@ bapply2Next:
 	JNZ  bapply2Block
 	VZEROUPPER
 	RET
+
+// func ntCopyAVX512(dst, src *float32, n int)
+//
+// Copies n floats (a multiple of 64) to dst, 64-byte aligned, with
+// non-temporal stores: for a tensor written now and read back only by a later
+// phase, too large to stay in cache, this saves the read of each line the
+// store would otherwise fetch first. The SFENCE orders the stores before
+// whatever tells another core the data is there.
+TEXT ·ntCopyAVX512(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	SHRQ $6, CX
+	JZ   ntDone
+
+ntLoop:
+	VMOVUPS  (SI), Z0
+	VMOVUPS  64(SI), Z1
+	VMOVUPS  128(SI), Z2
+	VMOVUPS  192(SI), Z3
+	VMOVNTPS Z0, (DI)
+	VMOVNTPS Z1, 64(DI)
+	VMOVNTPS Z2, 128(DI)
+	VMOVNTPS Z3, 192(DI)
+	ADDQ     $256, SI
+	ADDQ     $256, DI
+	DECQ     CX
+	JNZ      ntLoop
+
+ntDone:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func ntCopyAVX2(dst, src *float32, n int): ntCopyAVX512 with 32-byte stores.
+TEXT ·ntCopyAVX2(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	SHRQ $6, CX
+	JZ   nt2Done
+
+nt2Loop:
+	VMOVUPS  (SI), Y0
+	VMOVUPS  32(SI), Y1
+	VMOVUPS  64(SI), Y2
+	VMOVUPS  96(SI), Y3
+	VMOVNTPS Y0, (DI)
+	VMOVNTPS Y1, 32(DI)
+	VMOVNTPS Y2, 64(DI)
+	VMOVNTPS Y3, 96(DI)
+	VMOVUPS  128(SI), Y0
+	VMOVUPS  160(SI), Y1
+	VMOVUPS  192(SI), Y2
+	VMOVUPS  224(SI), Y3
+	VMOVNTPS Y0, 128(DI)
+	VMOVNTPS Y1, 160(DI)
+	VMOVNTPS Y2, 192(DI)
+	VMOVNTPS Y3, 224(DI)
+	ADDQ     $256, SI
+	ADDQ     $256, DI
+	DECQ     CX
+	JNZ      nt2Loop
+
+nt2Done:
+	SFENCE
+	VZEROUPPER
+	RET

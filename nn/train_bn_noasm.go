@@ -17,3 +17,5 @@ func bnBackReduceAsm(dy, z []float32, c int, scale, shift []float32, relu bool, 
 func bnBackApplyAsm(dy, z, dz []float32, c int, scale, shift []float32, relu bool, a, b, cc []float32) bool {
 	return false
 }
+
+func ntCopyAsm(dst, src []float32) (from, n int) { return 0, 0 }

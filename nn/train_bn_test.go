@@ -176,3 +176,33 @@ func testBNKernelsReLU6Edges(t *testing.T) {
 		}
 	}
 }
+
+// TestNTCopy checks ntCopy at every level over alignments and lengths around
+// its 64-float blocks, and that it writes nothing outside dst.
+func TestNTCopy(t *testing.T) {
+	for _, i := range availableISAs() {
+		t.Run(i.String(), func(t *testing.T) {
+			defer forceISA(i)()
+			src := make([]float32, 700)
+			for j := range src {
+				src[j] = float32(j + 1)
+			}
+			buf := make([]float32, 800)
+			for off := 0; off < 20; off++ {
+				for _, n := range []int{0, 1, 63, 64, 127, 128, 129, 191, 256, 300, 640, 700} {
+					fillFloats(buf, -1)
+					ntCopy(buf[off:off+n], src[:n])
+					for j, v := range buf {
+						want := float32(-1)
+						if j >= off && j < off+n {
+							want = src[j-off]
+						}
+						if v != want {
+							t.Fatalf("offset %d length %d: buf[%d] = %v, want %v", off, n, j, v, want)
+						}
+					}
+				}
+			}
+		})
+	}
+}

@@ -25,15 +25,23 @@ import (
 // pool. Between two phases the trainer combines the parts' partial sums
 // (batch statistics, weight gradients) in part order, so the result depends on
 // the thread count but not on scheduling. A phase walks its share of the
-// batch in chunks (rows for 1x1 convolutions, whole images for depthwise
-// ones) and does all it can with a chunk while it is in cache:
+// batch in chunks (rows for 1x1 convolutions, images for depthwise ones)
+// and does all it can with a chunk while it is in cache:
 //
 //	forward,  layer L:  y(L-1) = act(BN(z(L-1)))  ->  z(L) = conv(y(L-1))  ->  sum z, z^2
 //	backward, layer L:  dz(L) from dy(L), z(L)  ->  dW(L) += dz·y(L-1)
 //	                    ->  dy(L-1) = dz·W (+ residual)  ->  sum g, g·z of layer L-1
 //
 // so every activation is read about twice per pass and dz never goes to
-// memory.
+// memory. Depthwise phases go through an image in bands of output rows, so
+// that a band's input, output and gradients stay in L1/L2 too.
+//
+// Tensors much larger than the caches that a phase writes for a later phase
+// (z for the backward pass, large output gradients for the next phase) are
+// computed into scratch, summed there, and copied out with non-temporal
+// stores, which spares DRAM the read of every line a plain store would fetch
+// first; memory bandwidth, not arithmetic, is what limits the elementwise
+// work and the scaling to a second core.
 
 // Gradient buffers: which holds the gradient of a layer's output.
 const (
@@ -46,6 +54,16 @@ const (
 // channels, so that its input, output and gradient stay in L2 while the
 // phase works on them.
 const trainChunkFloats = 32 << 10
+
+// Tensors at least this large are written with non-temporal stores: ntZBytes
+// for pre-BN outputs, which the whole rest of the forward pass evicts from
+// cache before the backward pass reads them; ntGBytes for output gradients,
+// which the very next phase reads and which may still be in L3 if they are
+// small. (Variables so that tests can send every layer down that path.)
+var (
+	ntZBytes = 2 << 20
+	ntGBytes = 16 << 20
+)
 
 // bnMomentum is torch.nn.BatchNorm2d's default running-statistics momentum.
 const bnMomentum = 0.1
@@ -86,6 +104,12 @@ type tconv struct {
 
 	swapATB      bool // weight-gradient partials are W (out×in), not W^T: see weightGradPart
 	weightFloats int  // elements of w
+
+	// Large tensors are computed into cached scratch, summed there, and
+	// written out with non-temporal stores (see ntCopy): ntZ for z, which
+	// is read back only by the backward pass, ntG for the gradient of the
+	// output, read back by the next phase.
+	ntZ, ntG bool
 }
 
 // tparam is one named tensor of a model, as in torchvision's state_dict.
@@ -224,6 +248,8 @@ func newTnet(spec Spec, batch int, rng *rand.Rand) *tnet {
 			c.chunk = chunkRows(27, l.Out)
 		}
 		c.swapATB = l.In > l.Out
+		c.ntZ = rows*l.Out*4 >= ntZBytes
+		c.ntG = rows*l.Out*4 >= ntGBytes
 		c.mean, c.invstd = make([]float64, l.Out), make([]float64, l.Out)
 		c.scale, c.shift = make([]float32, l.Out), make([]float32, l.Out)
 		c.ga, c.gb, c.gc = make([]float32, l.Out), make([]float32, l.Out), make([]float32, l.Out)
@@ -341,12 +367,11 @@ func (n *tnet) scratchNeeds() (a, b, c, ch, w int) {
 		case LayerDepthwise:
 			a = max(a, in)
 			b = max(b, out)
-			if l.addRes {
-				c = max(c, in)
-			}
+			c = max(c, in)
 		default:
 			a = max(a, l.chunk*l.In)
 			b = max(b, l.chunk*l.Out)
+			c = max(c, l.chunk*l.In)
 		}
 		if l.Kind == LayerLast {
 			a = max(a, out)
@@ -515,11 +540,29 @@ func (t *Trainer) stemFwd(i, n int) {
 		c1 := min(c0+l.chunk, r1)
 		col := sc.a[:(c1-c0)*27]
 		stemCols(net.in, &l.Layer, col, c0, c1)
-		z := l.z[c0*l.Out : c1*l.Out]
+		z := t.zRows(l, sc, c0, c1)
 		Gemm(c1-c0, col, 27, l.fwd, nil, ActNone, nil, 0, z, l.Out)
-		if t.train {
-			bnStats(z, l.Out, sc.s, sc.q)
-		}
+		t.zDone(l, sc, z, c0, c1)
+	}
+}
+
+// zRows returns where conv l's rows [r0, r1) of z are to be computed: in z,
+// or in scratch if z is written out with non-temporal stores.
+func (t *Trainer) zRows(l *tconv, sc *tscratch, r0, r1 int) []float32 {
+	if l.ntZ {
+		return sc.b[:(r1-r0)*l.Out]
+	}
+	return l.z[r0*l.Out : r1*l.Out]
+}
+
+// zDone adds the rows just computed to the batch statistics and, if they
+// are in scratch, writes them to z.
+func (t *Trainer) zDone(l *tconv, sc *tscratch, z []float32, r0, r1 int) {
+	if t.train {
+		bnStats(z, l.Out, sc.s, sc.q)
+	}
+	if l.ntZ {
+		ntCopy(l.z[r0*l.Out:r1*l.Out], z)
 	}
 }
 
@@ -531,11 +574,9 @@ func (t *Trainer) pointFwd(i, n int) {
 	for c0 := r0; c0 < r1; c0 += l.chunk {
 		c1 := min(c0+l.chunk, r1)
 		x := t.applyRows(p, c0, c1, sc.a)
-		z := l.z[c0*l.Out : c1*l.Out]
+		z := t.zRows(l, sc, c0, c1)
 		Gemm(c1-c0, x, l.In, l.fwd, nil, ActNone, nil, 0, z, l.Out)
-		if t.train {
-			bnStats(z, l.Out, sc.s, sc.q)
-		}
+		t.zDone(l, sc, z, c0, c1)
 	}
 }
 
@@ -560,7 +601,11 @@ func (t *Trainer) dwFwd(i, n int) {
 		if p.y != nil {
 			x = p.y[b*inSz : (b+1)*inSz]
 		}
-		z := l.z[b*outSz : (b+1)*outSz]
+		zimg := l.z[b*outSz : (b+1)*outSz]
+		z := zimg
+		if l.ntZ {
+			z = sc.b[:outSz]
+		}
 		filled := 0 // input rows ready
 		for oy0 := 0; oy0 < l.OutH; oy0 += band {
 			oy1 := min(oy0+band, l.OutH)
@@ -571,6 +616,9 @@ func (t *Trainer) dwFwd(i, n int) {
 			Depthwise3x3(x, l.InH, l.InW, l.In, l.Stride, l.dwp, nil, ActNone, z, oy0, oy1)
 			if t.train {
 				bnStats(z[oy0*rowSz:oy1*rowSz], l.Out, sc.s, sc.q)
+			}
+			if l.ntZ {
+				ntCopy(zimg[oy0*rowSz:oy1*rowSz], z[oy0*rowSz:oy1*rowSz])
 			}
 		}
 	}
@@ -654,10 +702,17 @@ func (t *Trainer) pointBwd(i, n int) {
 		g := dx[c0*l.In : c1*l.In]
 		var res []float32
 		if l.addRes {
-			res = g // dx of the block input adds the block output's gradient, in place
+			res = g // dx of the block input adds the block output's gradient
 		}
-		Gemm(m, dz, l.Out, l.bwd, nil, ActNone, res, l.In, g, l.In)
-		bnBackReduce(g, p.z[c0*p.Out:c1*p.Out], p.Out, p.scale, p.shift, prelu, sc.s, sc.q)
+		out := g
+		if p.ntG {
+			out = sc.c[:m*l.In]
+		}
+		Gemm(m, dz, l.Out, l.bwd, nil, ActNone, res, l.In, out, l.In)
+		bnBackReduce(out, p.z[c0*p.Out:c1*p.Out], p.Out, p.scale, p.shift, prelu, sc.s, sc.q)
+		if p.ntG {
+			ntCopy(g, out)
+		}
 	}
 }
 
@@ -685,8 +740,8 @@ func (t *Trainer) dwBwd(i, n int) {
 		}
 		g := dx[b*inSz : (b+1)*inSz]
 		gi := g
-		if l.addRes {
-			gi = sc.c[:inSz] // the input gradient, added to the block output's below
+		if l.addRes || p.ntG {
+			gi = sc.c[:inSz] // finished in scratch, then written to g
 		}
 		zp := p.z[b*inSz : (b+1)*inSz]
 		filled, done := 0, 0 // input rows recomputed; input rows whose gradient is complete
@@ -710,13 +765,19 @@ func (t *Trainer) dwBwd(i, n int) {
 				continue
 			}
 			Depthwise3x3BackInput(dz, h, w, l.In, s, l.w, gi, done, upTo)
-			rows := g[done*inRow : upTo*inRow]
-			if l.addRes {
-				for j, v := range gi[done*inRow : upTo*inRow] {
+			rows := gi[done*inRow : upTo*inRow]
+			if l.addRes { // the block input's gradient adds the block output's
+				for j, v := range g[done*inRow : upTo*inRow] {
 					rows[j] += v
 				}
 			}
 			bnBackReduce(rows, zp[done*inRow:upTo*inRow], p.Out, p.scale, p.shift, p.act == ActReLU6, sc.s, sc.q)
+			switch {
+			case p.ntG:
+				ntCopy(g[done*inRow:upTo*inRow], rows)
+			case l.addRes:
+				copy(g[done*inRow:upTo*inRow], rows)
+			}
 			done = upTo
 		}
 	}

@@ -85,10 +85,11 @@ func newTrainerT(tb testing.TB, specs []Spec, cfg TrainConfig, pool *Pool) *Trai
 // fusion, must clear chance by far.
 func TestTrainerLossFalls(t *testing.T) {
 	steps, batch := 80, 16
+	specs := trainSmallSpecs(4)
 	if testing.Short() { // qemu
 		steps, batch = 40, 8
+		specs[0].Resolution, specs[1].Resolution = 12, 8
 	}
-	specs := trainSmallSpecs(4)
 	cfg := DefaultTrainConfig()
 	cfg.Batch = batch
 	cfg.LR = 0.05
@@ -134,6 +135,9 @@ func TestTrainerLossFalls(t *testing.T) {
 // batch-norm folding agree.
 func TestTrainerExport(t *testing.T) {
 	specs := []Spec{trainCIFARSpec(0.35, 16, 128, 5), trainSmallSpecs(5)[1]}
+	if testing.Short() { // qemu
+		specs[0].Resolution = 8
+	}
 	cfg := DefaultTrainConfig()
 	cfg.Batch = 6
 	tr := newTrainerT(t, specs, cfg, nil)
@@ -407,6 +411,36 @@ func TestTrainerLR(t *testing.T) {
 		cfg.Schedule = tc.schedule
 		if got := scheduleLR(&cfg, tc.step, tc.total); math.Abs(got-tc.want) > 1e-12 {
 			t.Errorf("%s step %d of %d: got %v, want %v", tc.schedule, tc.step, tc.total, got, tc.want)
+		}
+	}
+}
+
+// TestTrainerNonTemporal checks that writing tensors through scratch and
+// non-temporal stores (large layers) computes exactly what writing them in
+// place does (small ones): the test models are small, so the thresholds are
+// lowered to send every layer down the non-temporal path.
+func TestTrainerNonTemporal(t *testing.T) {
+	cfg := DefaultTrainConfig()
+	cfg.Batch = 3
+	specs := gcSpecs()
+	a, inputs, targets := gcSetup(t, cfg, specs, nil)
+	oldZ, oldG := ntZBytes, ntGBytes
+	ntZBytes, ntGBytes = 0, 0
+	b, _, _ := gcSetup(t, cfg, specs, nil)
+	ntZBytes, ntGBytes = oldZ, oldG
+	for _, n := range b.nets {
+		for _, l := range n.convs {
+			if !l.ntZ || !l.ntG {
+				t.Fatalf("layer %s not on the non-temporal path", l.Name)
+			}
+		}
+	}
+	a.gradients(inputs, targets, true)
+	b.gradients(inputs, targets, true)
+	for i := range a.nets {
+		na, nb := a.nets[i], b.nets[i]
+		if j, k, ok := trainSameBits([][]float32{na.grads, na.stats, na.dinput}, [][]float32{nb.grads, nb.stats, nb.dinput}); !ok {
+			t.Fatalf("model %d: non-temporal path differs: slice %d element %d", i, j, k)
 		}
 	}
 }
