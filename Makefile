@@ -65,9 +65,10 @@ golden:
 
 # A short run of every fuzz target.
 FUZZTIME ?= 20s
+FUZZPKGS := ./nn ./p2pnet ./p2pnet/pb ./gossip
 fuzz:
-	@for t in $$($(GO) test -list 'Fuzz.*' ./nn | grep ^Fuzz); do \
-		echo "== $$t"; $(GO) test -run XXX -fuzz "^$$t$$" -fuzztime $(FUZZTIME) ./nn || exit 1; done
+	@for p in $(FUZZPKGS); do for t in $$($(GO) test -list 'Fuzz.*' $$p | grep ^Fuzz); do \
+		echo "== $$p $$t"; $(GO) test -run XXX -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$p || exit 1; done; done
 
 # Reproduces the shipped families from scratch (see models/*/README.md for the
 # wall time on 2 cores). CIFAR is the CIFAR-10 image-folder archives' folder.
@@ -88,3 +89,13 @@ models-cifar10: build
 
 clean:
 	rm -rf $(BIN)
+
+# Regenerates p2pnet/pb/varpar.pb.go from varpar.proto with Debian's protoc
+# (protobuf-compiler) and gogo/protobuf's protoc-gen-gogofaster at the version
+# go.mod pins. p2pnet/pb/stale_test.go runs the same commands and fails when the
+# committed file is stale.
+.PHONY: proto
+proto:
+	$(GO) build -o $(BIN)/protoc-gen-gogofaster github.com/gogo/protobuf/protoc-gen-gogofaster
+	cd p2pnet/pb && protoc --plugin=protoc-gen-gogofaster=$(CURDIR)/$(BIN)/protoc-gen-gogofaster \
+		--gogofaster_out=paths=source_relative:. -I . varpar.proto

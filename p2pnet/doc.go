@@ -1,0 +1,36 @@
+// Package p2pnet is varpar's peer-to-peer transport: one libp2p host per
+// peer and the two stream protocols that peers speak to each other.
+//
+//   - InferProtocol (/varpar/infer/1.0.0): one InferRequest (an image, a
+//     variant, k, an absolute deadline) for one InferAnswer (the variant's
+//     top-k classes and probabilities).
+//   - WeightsProtocol (/varpar/weights/1.0.0): one WeightsRequest (a SHA-256)
+//     for the weights file in chunks, which the fetcher hashes before it
+//     reports success.
+//
+// The host is private to the cluster: its libp2p private-network key is
+// derived from the cluster key (DerivePSK), so a machine without the key
+// cannot complete a connection, let alone open a stream. Inside, connections
+// use Noise and yamux over TCP only; nothing is relayed, mapped through NAT or
+// announced by mDNS (gossip finds the peers).
+//
+// Both protocols follow libp2p's ping: a versioned protocol ID, a deadline on
+// every stream, length-delimited protobuf messages (package pb) read under a
+// hard size cap and validated before use, Reset on any error and Close on
+// success, and a cancelled context resets the stream. A handler that panics
+// answers INTERNAL instead of taking the process down.
+//
+// Use:
+//
+//	cfg := p2pnet.DefaultConfig()
+//	cfg.KeyFile, cfg.ClusterKey = "/var/lib/varpar/peer.key", clusterKey
+//	h, err := p2pnet.New(cfg)
+//	...
+//	defer h.Close()
+//	h.SetInferHandler(serve)        // func(ctx, from, *pb.InferRequest) *pb.InferAnswer
+//	h.SetWeightsSource(store.Open)  // func(sha256hex) (io.ReadCloser, int64, bool)
+//	ans, err := h.Infer(ctx, other, &pb.InferRequest{...})
+//	err = h.FetchWeights(ctx, other, sha, maxSize, tmpFile)
+//
+// p2pnet carries bytes and metadata; it knows nothing of neural networks.
+package p2pnet

@@ -1,0 +1,373 @@
+package p2pnet
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/varpar/varpar/p2pnet/pb"
+)
+
+func TestInferRoundTrip(t *testing.T) {
+	client := newHost(t)
+	servers := []*Host{newHost(t), newHost(t)}
+	var calls [2]atomic.Int32
+	for i, s := range servers {
+		variant := []string{"v96", "v128"}[i]
+		s.SetInferHandler(func(ctx context.Context, from peer.ID, req *pb.InferRequest) *pb.InferAnswer {
+			calls[i].Add(1)
+			if from != client.ID() {
+				t.Errorf("handler saw caller %s, want %s", from, client.ID())
+			}
+			if _, ok := ctx.Deadline(); !ok {
+				t.Error("handler context has no deadline")
+			}
+			if req.VariantId != variant {
+				return &pb.InferAnswer{Error: pb.ErrorCode_UNKNOWN_VARIANT}
+			}
+			return topK(ctx, from, req)
+		})
+	}
+
+	ctx := testCtx(t, 10*time.Second)
+	for i, s := range servers {
+		variant := []string{"v96", "v128"}[i]
+		for j := 0; j < 3; j++ { // the second and later calls reuse the connection
+			req := testRequest("r", variant)
+			req.Input = &pb.InferRequest_EncodedImage{EncodedImage: []byte{byte(10 * (j + 1))}}
+			ans, err := client.Infer(ctx, s.AddrInfo(), req)
+			if err != nil {
+				t.Fatalf("Infer(%s) #%d: %v", variant, j, err)
+			}
+			want := []int32{int32(10 * (j + 1)), int32(10*(j+1) + 1), int32(10*(j+1) + 2)}
+			if ans.Error != pb.ErrorCode_OK || ans.RequestId != "r" || ans.VariantId != variant ||
+				!equalInt32(ans.Indices, want) || !bytes.Equal(ans.ModelSha256, testModelHash) {
+				t.Fatalf("Infer(%s) #%d: got %v, want indices %v", variant, j, ans, want)
+			}
+			if ans.ComputeUs == 0 {
+				t.Errorf("ComputeUs not filled in")
+			}
+			if req.DeadlineUnixMs != 0 {
+				t.Errorf("Infer modified the caller's request (deadline %d)", req.DeadlineUnixMs)
+			}
+		}
+		// A variant the server does not serve: an answer, not an error.
+		ans, err := client.Infer(ctx, s.AddrInfo(), testRequest("u", "nope"))
+		if err != nil || ans.Error != pb.ErrorCode_UNKNOWN_VARIANT || ans.VariantId != "nope" {
+			t.Fatalf("unknown variant: got %v, %v; want an UNKNOWN_VARIANT answer", ans, err)
+		}
+	}
+	for i := range calls {
+		if got := calls[i].Load(); got != 4 {
+			t.Errorf("server %d handled %d calls, want 4", i, got)
+		}
+	}
+
+	// A host that has no handler does not speak the protocol.
+	bare := newHost(t)
+	if _, err := client.Infer(ctx, bare.AddrInfo(), testRequest("r", "v96")); err == nil {
+		t.Error("Infer to a host without a handler: got nil error")
+	}
+}
+
+func equalInt32(a, b []int32) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// blockingHandler blocks until its context ends and reports that on done.
+func blockingHandler(started, done chan<- struct{}) InferHandler {
+	return func(ctx context.Context, _ peer.ID, _ *pb.InferRequest) *pb.InferAnswer {
+		started <- struct{}{}
+		<-ctx.Done()
+		close(done)
+		return &pb.InferAnswer{Error: pb.ErrorCode_DEADLINE}
+	}
+}
+
+func TestInferDeadline(t *testing.T) {
+	client, server := newHost(t), newHost(t)
+	started, done := make(chan struct{}, 1), make(chan struct{})
+	server.SetInferHandler(blockingHandler(started, done))
+	// Connect first so the deadline measures the call, not the handshake.
+	if err := client.host.Connect(testCtx(t, 5*time.Second), server.AddrInfo()); err != nil {
+		t.Fatal(err)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err := client.Infer(ctx, server.AddrInfo(), testRequest("slow", "v"))
+	elapsed := time.Since(start)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Infer to a slow handler: got %v, want context.DeadlineExceeded", err)
+	}
+	if elapsed > 2*time.Second {
+		t.Errorf("Infer returned after %v, deadline was 300ms", elapsed)
+	}
+	select {
+	case <-done:
+	case <-time.After(3 * time.Second):
+		t.Fatal("the handler's context was not cancelled at the deadline")
+	}
+
+	// A deadline in the request alone bounds the call too.
+	req := testRequest("slow2", "v")
+	req.DeadlineUnixMs = time.Now().Add(300 * time.Millisecond).UnixMilli()
+	started2, done2 := make(chan struct{}, 1), make(chan struct{})
+	server.SetInferHandler(blockingHandler(started2, done2))
+	start = time.Now()
+	_, err = client.Infer(context.Background(), server.AddrInfo(), req)
+	if !errors.Is(err, context.DeadlineExceeded) || time.Since(start) > 2*time.Second {
+		t.Fatalf("Infer with a request deadline: got %v after %v, want DeadlineExceeded in ~300ms", err, time.Since(start))
+	}
+	<-done2
+
+	// A deadline beyond the server's MaxInferTime: the server gives up at
+	// its limit and says so.
+	capped := newHost(t, func(c *Config) { c.MaxInferTime = 200 * time.Millisecond })
+	started3, done3 := make(chan struct{}, 1), make(chan struct{})
+	capped.SetInferHandler(blockingHandler(started3, done3))
+	ans, err := client.Infer(testCtx(t, 10*time.Second), capped.AddrInfo(), testRequest("long", "v"))
+	if err != nil || ans.Error != pb.ErrorCode_DEADLINE {
+		t.Fatalf("request over MaxInferTime: got %v, %v; want a DEADLINE answer", ans, err)
+	}
+	<-done3
+
+	// A request whose deadline has already passed is answered DEADLINE at
+	// once, without calling the handler.
+	var called atomic.Bool
+	server.SetInferHandler(func(ctx context.Context, from peer.ID, req *pb.InferRequest) *pb.InferAnswer {
+		called.Store(true)
+		return topK(ctx, from, req)
+	})
+	late := testRequest("late", "v")
+	late.DeadlineUnixMs = time.Now().Add(-time.Second).UnixMilli()
+	s, err := client.host.NewStream(testCtx(t, 5*time.Second), server.ID(), InferProtocol)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Reset()
+	if err := writeMsg(s, late); err != nil {
+		t.Fatal(err)
+	}
+	var lateAns pb.InferAnswer
+	if err := readMsg(s, MaxAnswerBytes, &lateAns, nil); err != nil || lateAns.Error != pb.ErrorCode_DEADLINE {
+		t.Fatalf("late request: got %v, %v; want a DEADLINE answer", &lateAns, err)
+	}
+	if called.Load() {
+		t.Error("the handler ran for a request already past its deadline")
+	}
+}
+
+func TestInferCancelResetsStream(t *testing.T) {
+	client, server := newHost(t), newHost(t)
+	started, done := make(chan struct{}, 1), make(chan struct{})
+	server.SetInferHandler(blockingHandler(started, done))
+
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() {
+		// The request's deadline (StreamTimeout, 5 s) is far off: only the
+		// reset can end the handler in time.
+		_, err := client.Infer(ctx, server.AddrInfo(), testRequest("c", "v"))
+		errc <- err
+	}()
+	select {
+	case <-started:
+	case <-time.After(5 * time.Second):
+		t.Fatal("handler never started")
+	}
+	cancel()
+	select {
+	case err := <-errc:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("cancelled Infer: got %v, want context.Canceled", err)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("Infer did not return after its context was cancelled")
+	}
+	select {
+	case <-done:
+	case <-time.After(2 * time.Second):
+		t.Fatal("the remote handler's context was not cancelled by the reset")
+	}
+}
+
+func TestInferOversizeRefused(t *testing.T) {
+	var calls atomic.Int32
+	server := newHost(t, func(c *Config) { c.MaxInferBytes = 64 << 10 })
+	server.SetInferHandler(func(ctx context.Context, from peer.ID, req *pb.InferRequest) *pb.InferAnswer {
+		calls.Add(1)
+		return topK(ctx, from, req)
+	})
+	// This client would send up to 1 MiB; the server takes 64 KiB.
+	client := newHost(t, func(c *Config) { c.MaxInferBytes = 1 << 20 })
+	ctx := testCtx(t, 10*time.Second)
+
+	big := testRequest("big", "v")
+	big.Input = &pb.InferRequest_EncodedImage{EncodedImage: make([]byte, 100<<10)}
+	if ans, err := client.Infer(ctx, server.AddrInfo(), big); err == nil {
+		t.Fatalf("100 KiB request to a 64 KiB server: got answer %v, want an error", ans)
+	}
+	if calls.Load() != 0 {
+		t.Fatal("the handler ran for an oversize request")
+	}
+	// The server still serves requests within its cap.
+	small := testRequest("small", "v")
+	if _, err := client.Infer(ctx, server.AddrInfo(), small); err != nil {
+		t.Fatalf("small request after an oversize one: %v", err)
+	}
+
+	// A request over the caller's own cap never leaves it.
+	tiny := newHost(t, func(c *Config) { c.MaxInferBytes = 1 << 10 })
+	big.Input = &pb.InferRequest_EncodedImage{EncodedImage: make([]byte, 2<<10)}
+	if _, err := tiny.Infer(ctx, server.AddrInfo(), big); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("request over the local cap: got %v, want ErrTooLarge", err)
+	}
+	// Neither does an invalid one.
+	bad := testRequest("bad", "v")
+	bad.K = 0
+	if _, err := client.Infer(ctx, server.AddrInfo(), bad); !errors.Is(err, ErrBadMessage) || !errors.Is(err, pb.ErrInvalid) {
+		t.Fatalf("request with k=0: got %v, want ErrBadMessage wrapping pb.ErrInvalid", err)
+	}
+	if got := calls.Load(); got != 1 {
+		t.Errorf("handler ran %d times, want 1", got)
+	}
+}
+
+func TestInferGarbageResetsStream(t *testing.T) {
+	client, server := newHost(t), newHost(t)
+	// The handler waits for its context to end, so that a request followed
+	// by junk is still running when the junk arrives, which must cancel it.
+	var calls atomic.Int32
+	server.SetInferHandler(func(ctx context.Context, from peer.ID, req *pb.InferRequest) *pb.InferAnswer {
+		calls.Add(1)
+		<-ctx.Done()
+		return topK(ctx, from, req)
+	})
+	valid, err := testRequestWithDeadline().Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	junk := []struct {
+		name string
+		b    []byte
+	}{
+		{"random bytes", []byte("\x17\x42GET / HTTP/1.1\r\nHost: varpar\r\n\r\n")},
+		{"huge length", []byte{0xff, 0xff, 0xff, 0xff, 0x0f, 1, 2, 3}},
+		{"overlong varint", bytes.Repeat([]byte{0xff}, 11)},
+		{"garbage body", append([]byte{8}, "\xff\xff\xff\xff\xff\xff\xff\xff"...)},
+		{"valid encoding, invalid request", append([]byte{2}, 0x18, 0)}, // k = 0 and nothing else
+		{"truncated request", append([]byte{byte(len(valid))}, valid[:len(valid)/2]...)},
+		{"request then junk", append(append([]byte{byte(len(valid))}, valid...), "junk"...)},
+	}
+	ctx := testCtx(t, 20*time.Second)
+	if err := client.host.Connect(ctx, server.AddrInfo()); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range junk {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := client.host.NewStream(ctx, server.ID(), InferProtocol)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Reset()
+			s.SetDeadline(time.Now().Add(5 * time.Second))
+			if _, err := s.Write(tt.b); err != nil {
+				t.Fatal(err)
+			}
+			if tt.name == "truncated request" {
+				s.CloseWrite() // the server sees the stream end mid-message
+			}
+			var ans pb.InferAnswer
+			err = readMsg(s, MaxAnswerBytes, &ans, nil)
+			if err == nil {
+				t.Fatalf("got answer %v to junk, want a reset stream", &ans)
+			}
+			if isTimeout(err) {
+				t.Fatalf("server neither answered nor reset: %v", err)
+			}
+		})
+	}
+	if got := calls.Load(); got != 1 { // only "request then junk" reaches the handler
+		t.Errorf("handler ran %d times for junk, want 1", got)
+	}
+	server.SetInferHandler(topK)
+	if _, err := client.Infer(ctx, server.AddrInfo(), testRequest("after", "v")); err != nil {
+		t.Fatalf("Infer after junk: %v", err)
+	}
+}
+
+func testRequestWithDeadline() *pb.InferRequest {
+	r := testRequest("junk", "v")
+	r.DeadlineUnixMs = time.Now().Add(time.Minute).UnixMilli()
+	return r
+}
+
+func TestInferHandlerFaults(t *testing.T) {
+	client, server := newHost(t), newHost(t)
+	ctx := testCtx(t, 10*time.Second)
+	handlers := []struct {
+		name string
+		fn   InferHandler
+	}{
+		{"panic", func(context.Context, peer.ID, *pb.InferRequest) *pb.InferAnswer { panic("boom") }},
+		{"nil answer", func(context.Context, peer.ID, *pb.InferRequest) *pb.InferAnswer { return nil }},
+		{"duplicate classes", func(context.Context, peer.ID, *pb.InferRequest) *pb.InferAnswer {
+			return &pb.InferAnswer{ModelSha256: testModelHash, Indices: []int32{1, 1}, Probs: []float32{.5, .5}}
+		}},
+		{"more than k", func(context.Context, peer.ID, *pb.InferRequest) *pb.InferAnswer {
+			return &pb.InferAnswer{ModelSha256: testModelHash, Indices: []int32{1, 2, 3, 4}, Probs: []float32{.1, .1, .1, .1}}
+		}},
+	}
+	for _, tt := range handlers {
+		t.Run(tt.name, func(t *testing.T) {
+			server.SetInferHandler(tt.fn)
+			ans, err := client.Infer(ctx, server.AddrInfo(), testRequest("f", "v"))
+			if err != nil {
+				t.Fatalf("Infer: %v", err)
+			}
+			if ans.Error != pb.ErrorCode_INTERNAL || ans.RequestId != "f" {
+				t.Fatalf("got %v, want an INTERNAL answer to request f", ans)
+			}
+		})
+	}
+	server.SetInferHandler(topK)
+	if ans, err := client.Infer(ctx, server.AddrInfo(), testRequest("ok", "v")); err != nil || ans.Error != pb.ErrorCode_OK {
+		t.Fatalf("Infer after faults: got %v, %v", ans, err)
+	}
+}
+
+func TestInferRejectsBadAnswers(t *testing.T) {
+	// A server that is not a Host: it answers another request's ID.
+	client, server := newHost(t), newHost(t)
+	server.host.SetStreamHandler(InferProtocol, func(s network.Stream) {
+		var req pb.InferRequest
+		if err := readMsg(s, 1<<20, &req, nil); err != nil {
+			s.Reset()
+			return
+		}
+		ans := topK(context.Background(), "", &req)
+		ans.RequestId, ans.VariantId = "someone-else", req.VariantId
+		writeMsg(s, ans)
+		s.Close()
+	})
+	_, err := client.Infer(testCtx(t, 10*time.Second), server.AddrInfo(), testRequest("mine", "v"))
+	if !errors.Is(err, ErrBadMessage) {
+		t.Fatalf("answer to another request: got %v, want ErrBadMessage", err)
+	}
+}

@@ -1,0 +1,130 @@
+package peer
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is a peer's configuration: read from a YAML file (the keys below),
+// then overridden by command-line flags of the same names.
+type Config struct {
+	NodeName      string        `yaml:"node_name"`       // unique in the cluster; default: the host name
+	DataDir       string        `yaml:"data_dir"`        // identity key, model store; default ~/.varpar
+	GossipAddr    string        `yaml:"gossip_addr"`     // memberlist host:port; default 0.0.0.0:7946
+	AdvertiseAddr string        `yaml:"advertise_addr"`  // address other peers reach this one at (default: picked by memberlist)
+	P2PAddr       string        `yaml:"p2p_addr"`        // libp2p TCP listen host:port; default 0.0.0.0:7947
+	Seeds         []string      `yaml:"seeds"`           // gossip host:port of peers to join
+	ClusterKey    string        `yaml:"cluster_key"`     // file holding the cluster key (varpar keygen); required
+	Family        string        `yaml:"family"`          // family directory; default: the family built into the binary
+	Pinned        []string      `yaml:"pinned"`          // variant ids this peer always serves
+	MemoryBudget  int64         `yaml:"memory_budget"`   // bytes of model weights this peer may hold in memory (0: unlimited)
+	Threads       int           `yaml:"threads"`         // compute threads (0: all cores)
+	HTTPAddr      string        `yaml:"http_addr"`       // API listen address; default 127.0.0.1:8080
+	APIToken      string        `yaml:"api_token"`       // file holding the bearer token; required unless HTTPAddr is loopback
+	K             int           `yaml:"k"`               // default top-k per answer; 0: half the classes (the paper's maximum)
+	Quorum        int           `yaml:"quorum"`          // default minimum variants that must answer; default 1
+	Deadline      time.Duration `yaml:"deadline"`        // default request deadline; default 2s
+	HedgeDelay    time.Duration `yaml:"hedge_delay"`     // ask a second replica after this long; default 50ms
+	QueueDepth    int           `yaml:"queue_depth"`     // requests queued per served variant; default 32
+	MaxImageBytes int64         `yaml:"max_image_bytes"` // largest accepted image; default 16 MiB
+	MaxPixels     int64         `yaml:"max_pixels"`      // pixel budget per image; default 40 megapixels
+	LogLevel      string        `yaml:"log_level"`       // debug, info, warn, error; default info
+}
+
+// DefaultConfig returns the defaults a home-lab peer starts from.
+func DefaultConfig() Config {
+	host, _ := os.Hostname()
+	home, _ := os.UserHomeDir()
+	return Config{
+		NodeName:      host,
+		DataDir:       home + "/.varpar",
+		GossipAddr:    "0.0.0.0:7946",
+		P2PAddr:       "0.0.0.0:7947",
+		HTTPAddr:      "127.0.0.1:8080",
+		Quorum:        1,                     // any variant gives a full-class answer
+		Deadline:      2 * time.Second,       // a Pi answers in tens of milliseconds; leave room for slow links
+		HedgeDelay:    50 * time.Millisecond, // about the p99 of one variant on a Pi 4
+		QueueDepth:    32,                    // beyond this a request waits too long anyway
+		MaxImageBytes: 16 << 20,              // a 12-megapixel JPEG is about 5 MiB
+		MaxPixels:     40_000_000,            // refused before decoding
+		LogLevel:      "info",
+	}
+}
+
+// LoadConfigFile reads a YAML config file over cfg. Unknown keys are errors.
+func LoadConfigFile(path string, cfg *Config) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	dec := yaml.NewDecoder(strings.NewReader(string(data)))
+	dec.KnownFields(true)
+	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return nil
+}
+
+// Validate checks the configuration and says which key is wrong.
+func (c *Config) Validate() error {
+	bad := func(key, format string, args ...any) error {
+		return fmt.Errorf("config: %s: %s", key, fmt.Sprintf(format, args...))
+	}
+	if c.NodeName == "" || len(c.NodeName) > 64 || strings.ContainsAny(c.NodeName, " \t\n/") {
+		return bad("node_name", "%q: want 1 to 64 characters without spaces or slashes", c.NodeName)
+	}
+	if c.DataDir == "" {
+		return bad("data_dir", "is empty")
+	}
+	for key, addr := range map[string]string{"gossip_addr": c.GossipAddr, "p2p_addr": c.P2PAddr, "http_addr": c.HTTPAddr} {
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			return bad(key, "%q is not host:port", addr)
+		}
+	}
+	for _, s := range c.Seeds {
+		if _, _, err := net.SplitHostPort(s); err != nil {
+			return bad("seeds", "%q is not host:port", s)
+		}
+	}
+	if c.ClusterKey == "" {
+		return bad("cluster_key", "is required (create one with varpar keygen)")
+	}
+	if !isLoopback(c.HTTPAddr) && c.APIToken == "" {
+		return bad("api_token", "is required when http_addr (%s) is not a loopback address", c.HTTPAddr)
+	}
+	if c.K < 0 || c.Quorum < 0 || c.Threads < 0 || c.QueueDepth < 1 || c.MemoryBudget < 0 {
+		return bad("k, quorum, threads, queue_depth, memory_budget", "must not be negative (queue_depth at least 1)")
+	}
+	if c.Deadline <= 0 || c.HedgeDelay < 0 {
+		return bad("deadline, hedge_delay", "deadline must be positive, hedge_delay not negative")
+	}
+	if c.MaxImageBytes < 1 || c.MaxPixels < 1 {
+		return bad("max_image_bytes, max_pixels", "must be positive")
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return bad("log_level", "%q: want debug, info, warn or error", c.LogLevel)
+	}
+	return nil
+}
+
+// isLoopback reports whether a host:port listens only on loopback.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

@@ -1,0 +1,512 @@
+package peer
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/multiformats/go-multiaddr"
+	"github.com/rs/zerolog"
+
+	"github.com/varpar/varpar/consensus"
+	"github.com/varpar/varpar/gossip"
+	"github.com/varpar/varpar/nn"
+	"github.com/varpar/varpar/p2pnet"
+	"github.com/varpar/varpar/p2pnet/pb"
+)
+
+// Version is the software version peers announce; set by the binary.
+var Version = "dev"
+
+// ErrStopped is returned by calls on a peer that has shut down.
+var ErrStopped = errors.New("peer: stopped")
+
+// Peer is one device of the cluster: it gossips its membership, serves the
+// variants the shared plan gives it, fetches weights it lacks from other
+// peers, and takes classification requests, which it fans out to the live
+// variants and decides with package consensus.
+type Peer struct {
+	cfg      Config
+	log      zerolog.Logger
+	manifest *nn.Manifest
+	famDir   string
+	weights  []float64 // fusion weights, family order
+	shas     []string  // variant weights' SHA-256, family order
+	index    map[string]int
+	key      []byte
+
+	store   *Store
+	pool    *nn.Pool
+	host    *p2pnet.Host
+	gossip  *gossip.Gossip
+	httpSrv *http.Server
+	httpLn  net.Listener
+	metrics *metrics
+	speed   float64
+
+	mu       sync.Mutex
+	servers  map[string]*server // variant id → server
+	loading  map[string]bool    // variants being fetched or loaded
+	view     []memberView       // alive members, self included, sorted by name
+	plan     consensus.Plan
+	replicas map[peerKey]*replicaStats
+
+	kick     chan struct{} // wakes the reconciler
+	ctx      context.Context
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	stopOnce sync.Once
+	started  bool
+}
+
+// memberView is a member as the peer sees it: gossip's view plus its metadata.
+type memberView struct {
+	Name   string
+	Addr   string // gossip address
+	Meta   *pb.NodeMeta
+	PeerID peer.ID
+	P2P    peer.AddrInfo
+	Self   bool
+}
+
+// New checks cfg, loads the family manifest and the cluster key, and prepares
+// the peer. It starts nothing.
+func New(cfg Config, logger zerolog.Logger) (*Peer, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	key, err := ReadClusterKey(cfg.ClusterKey)
+	if err != nil {
+		return nil, err
+	}
+	famDir := cfg.Family
+	if famDir == "" {
+		if famDir, err = extractDefaultFamily(cfg.DataDir); err != nil {
+			return nil, err
+		}
+	}
+	raw, err := os.ReadFile(filepath.Join(famDir, "family.json"))
+	if err != nil {
+		return nil, err
+	}
+	man, err := nn.DecodeManifest(filepath.Join(famDir, "family.json"), raw)
+	if err != nil {
+		return nil, err
+	}
+	p := &Peer{
+		cfg: cfg, log: logger.With().Str("node", cfg.NodeName).Logger(),
+		manifest: man, famDir: famDir, weights: man.FusionWeights(), key: key,
+		index: map[string]int{}, servers: map[string]*server{}, loading: map[string]bool{},
+		replicas: map[peerKey]*replicaStats{}, kick: make(chan struct{}, 1),
+	}
+	for i, v := range man.Variants {
+		p.index[v.ID] = i
+		p.shas = append(p.shas, v.SHA256)
+	}
+	for _, id := range cfg.Pinned {
+		if _, ok := p.index[id]; !ok {
+			return nil, fmt.Errorf("config: pinned: family %s has no variant %q", man.Name, id)
+		}
+	}
+	return p, nil
+}
+
+// Start opens the store, the libp2p host, the gossip and the HTTP API, and
+// starts serving. On error everything started so far is stopped again.
+func (p *Peer) Start() (err error) {
+	defer func() {
+		if err != nil {
+			p.Shutdown()
+		}
+	}()
+	p.ctx, p.cancel = context.WithCancel(context.Background())
+	p.started = true
+	if err := os.MkdirAll(p.cfg.DataDir, 0o700); err != nil {
+		return err
+	}
+	if p.store, err = OpenStore(p.cfg.DataDir); err != nil {
+		return err
+	}
+	// Weights present in the family directory enter the store (hash-checked),
+	// so that this peer can serve them and share them.
+	for _, v := range p.manifest.Variants {
+		path := filepath.Join(p.famDir, v.Weights)
+		if _, err := os.Stat(path); err == nil {
+			if err := p.store.PutFile(path, v.SHA256); err != nil {
+				return err
+			}
+		}
+	}
+	p.pool = nn.NewPool(p.cfg.Threads)
+	p.metrics = newMetrics()
+	p.speed = p.measureSpeed()
+
+	host, port, err := net.SplitHostPort(p.cfg.P2PAddr)
+	if err != nil {
+		return err
+	}
+	ip := "ip4"
+	if parsed := net.ParseIP(host); parsed != nil && parsed.To4() == nil {
+		ip = "ip6"
+	}
+	pcfg := p2pnet.DefaultConfig()
+	pcfg.ListenAddrs = []string{fmt.Sprintf("/%s/%s/tcp/%s", ip, host, port)}
+	pcfg.KeyFile = filepath.Join(p.cfg.DataDir, "identity.key")
+	pcfg.ClusterKey = p.key
+	pcfg.Logger = p.log.With().Str("component", "p2p").Logger()
+	if p.host, err = p2pnet.New(pcfg); err != nil {
+		return err
+	}
+	p.host.SetInferHandler(p.handleInfer)
+	p.host.SetWeightsSource(func(sha string) (r io.ReadCloser, size int64, ok bool) {
+		f, n, err := p.store.Open(sha)
+		if err != nil {
+			return nil, 0, false
+		}
+		return f, n, true
+	})
+
+	ghost, gport, err := net.SplitHostPort(p.cfg.GossipAddr)
+	if err != nil {
+		return err
+	}
+	gcfg := gossip.DefaultConfig()
+	gcfg.Name = p.cfg.NodeName
+	gcfg.BindAddr = ghost
+	gcfg.BindPort, _ = strconv.Atoi(gport)
+	gcfg.AdvertiseAddr = p.cfg.AdvertiseAddr
+	gcfg.Seeds = p.cfg.Seeds
+	gcfg.Key = p.key
+	gcfg.Meta = p.encodeMeta
+	gcfg.OnChange = p.wake
+	gcfg.AcceptMember = p.acceptMember
+	gcfg.Logger = p.log.With().Str("component", "gossip").Logger()
+	if p.gossip, err = gossip.New(gcfg); err != nil {
+		return err
+	}
+	if err := p.gossip.Start(); err != nil {
+		return err
+	}
+	if err := p.startHTTP(); err != nil {
+		return err
+	}
+	p.wg.Add(1)
+	go p.reconcileLoop()
+	p.wake()
+	p.log.Info().Str("family", p.manifest.Name).Str("p2p", p.host.ID().String()).
+		Str("http", p.httpLn.Addr().String()).Float64("speed", p.speed).Msg("peer started")
+	return nil
+}
+
+// HTTPAddr is the address the API listens on (useful with port 0).
+func (p *Peer) HTTPAddr() string { return p.httpLn.Addr().String() }
+
+// Leave tells the cluster this peer is going, so that others stop sending it
+// requests and take over its variants without waiting for failure detection.
+func (p *Peer) Leave(timeout time.Duration) error {
+	if p.gossip == nil {
+		return nil
+	}
+	return p.gossip.Leave(timeout)
+}
+
+// Shutdown stops everything the peer started and waits for its goroutines.
+// It is safe to call more than once.
+func (p *Peer) Shutdown() error {
+	p.stopOnce.Do(func() {
+		if p.cancel != nil {
+			p.cancel()
+		}
+		if p.httpSrv != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			p.httpSrv.Shutdown(ctx)
+			cancel()
+		}
+		if p.gossip != nil {
+			p.gossip.Shutdown()
+		}
+		p.wg.Wait()
+		p.mu.Lock()
+		servers := p.servers
+		p.servers = map[string]*server{}
+		p.mu.Unlock()
+		for _, s := range servers {
+			s.stop()
+		}
+		if p.host != nil {
+			p.host.Close()
+		}
+		p.pool.Close()
+	})
+	return nil
+}
+
+func (p *Peer) wake() {
+	select {
+	case p.kick <- struct{}{}:
+	default:
+	}
+}
+
+// reconcileLoop recomputes the plan whenever the membership changes (and every
+// few seconds, to retry fetches), and makes this peer serve its share.
+func (p *Peer) reconcileLoop() {
+	defer p.wg.Done()
+	tick := time.NewTicker(2 * time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-p.ctx.Done():
+			return
+		case <-p.kick:
+		case <-tick.C:
+		}
+		p.reconcile()
+	}
+}
+
+func (p *Peer) reconcile() {
+	view := p.readView()
+	var members []consensus.Member
+	for _, m := range view {
+		members = append(members, consensus.Member{Name: m.Name, Speed: float64(m.Meta.Speed),
+			Memory: int64(m.Meta.MemoryBudget), Pinned: m.Meta.Pinned})
+	}
+	var variants []consensus.Variant
+	for _, v := range p.manifest.Variants {
+		variants = append(variants, consensus.Variant{ID: v.ID, Memory: v.Spec.Params() * 4, Cost: float64(v.Spec.MACs())})
+	}
+	plan := consensus.Assign(members, variants)
+	mine := plan.Serving[p.cfg.NodeName]
+
+	p.mu.Lock()
+	p.view, p.plan = view, plan
+	want := map[string]bool{}
+	for _, id := range mine {
+		want[id] = true
+		if p.servers[id] == nil && !p.loading[id] {
+			p.loading[id] = true
+			p.wg.Add(1)
+			go p.load(id)
+		}
+	}
+	// Hand a variant over only once its new holder announces it, so that the
+	// cluster never loses it in between.
+	var drop []*server
+	for id, s := range p.servers {
+		if want[id] || !servedElsewhere(view, p.cfg.NodeName, id, p.shas[p.index[id]]) {
+			continue
+		}
+		drop = append(drop, s)
+		delete(p.servers, id)
+	}
+	p.mu.Unlock()
+	for _, s := range drop {
+		p.log.Info().Str("variant", s.id).Msg("handing variant over")
+		s.stop()
+	}
+	if len(drop) > 0 {
+		p.announce()
+	}
+	p.metrics.members.Set(float64(len(view)))
+}
+
+func servedElsewhere(view []memberView, self, id, sha string) bool {
+	for _, m := range view {
+		if m.Name != self && serves(m.Meta, id, sha) {
+			return true
+		}
+	}
+	return false
+}
+
+func serves(meta *pb.NodeMeta, id, sha string) bool {
+	for _, v := range meta.Variants {
+		if v.VariantId == id && hex.EncodeToString(v.ModelSha256) == sha {
+			return true
+		}
+	}
+	return false
+}
+
+// load makes variant id servable: weights from the store or from a peer
+// holding them, then the model, then a server.
+func (p *Peer) load(id string) {
+	defer p.wg.Done()
+	defer func() {
+		p.mu.Lock()
+		delete(p.loading, id)
+		p.mu.Unlock()
+	}()
+	i := p.index[id]
+	v := p.manifest.Variants[i]
+	if !p.store.Has(v.SHA256) {
+		if err := p.fetch(v); err != nil {
+			p.log.Warn().Err(err).Str("variant", id).Msg("cannot get weights yet; will retry")
+			return
+		}
+	}
+	m, err := nn.LoadVariant(filepath.Dir(p.store.Path(v.SHA256)), nn.VariantInfo{
+		ID: v.ID, Spec: v.Spec, Weights: filepath.Base(p.store.Path(v.SHA256)), SHA256: v.SHA256})
+	if err != nil {
+		p.log.Error().Err(err).Str("variant", id).Msg("stored weights do not load")
+		return
+	}
+	s := newServer(id, i, v.SHA256, m, p.pool, p.cfg.QueueDepth)
+	p.mu.Lock()
+	if p.ctx.Err() != nil || p.servers[id] != nil {
+		p.mu.Unlock()
+		s.stop()
+		return
+	}
+	p.servers[id] = s
+	p.mu.Unlock()
+	p.log.Info().Str("variant", id).Msg("serving variant")
+	p.announce()
+}
+
+// fetch downloads a variant's weights from the first peer that has them and
+// whose bytes hash right; a peer whose bytes are wrong is skipped.
+func (p *Peer) fetch(v nn.VariantInfo) error {
+	p.mu.Lock()
+	view := p.view
+	p.mu.Unlock()
+	limit := v.Spec.Params()*8 + 1<<20 // F32 weights plus header room, with margin
+	var errs []error
+	for _, m := range view {
+		if m.Self || !serves(m.Meta, v.ID, v.SHA256) {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(p.ctx, time.Minute)
+		err := p.store.Put(v.SHA256, m.Name, func(w io.Writer) error {
+			return p.host.FetchWeights(ctx, m.P2P, v.SHA256, limit, w)
+		})
+		cancel()
+		if err == nil {
+			p.log.Info().Str("variant", v.ID).Str("from", m.Name).Msg("fetched weights")
+			return nil
+		}
+		errs = append(errs, fmt.Errorf("%s: %w", m.Name, err))
+	}
+	if len(errs) == 0 {
+		return fmt.Errorf("no live peer holds %s (%s)", v.ID, v.SHA256[:12])
+	}
+	return errors.Join(errs...)
+}
+
+// announce re-broadcasts this peer's metadata after its served set changed.
+func (p *Peer) announce() {
+	if err := p.gossip.UpdateMeta(5 * time.Second); err != nil {
+		p.log.Warn().Err(err).Msg("metadata update")
+	}
+}
+
+// encodeMeta is this peer's gossip metadata.
+func (p *Peer) encodeMeta() []byte {
+	meta := &pb.NodeMeta{Version: 1, PeerId: p.host.ID().String(), Libp2PPort: uint32(p.host.Port()),
+		Speed: float32(p.speed), SoftwareVersion: Version, MemoryBudget: uint64(p.cfg.MemoryBudget), Pinned: p.cfg.Pinned}
+	p.mu.Lock()
+	ids := make([]string, 0, len(p.servers))
+	var load int64
+	for id, s := range p.servers {
+		ids = append(ids, id)
+		load += s.load()
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		meta.Variants = append(meta.Variants, &pb.ServedVariant{VariantId: id, ModelSha256: p.servers[id].shaRaw})
+	}
+	p.mu.Unlock()
+	meta.Load = float32(load)
+	b, err := pb.MarshalMeta(meta)
+	if err != nil {
+		p.log.Error().Err(err).Msg("node metadata too large")
+		return nil
+	}
+	return b
+}
+
+// readView decodes every alive member's metadata.
+func (p *Peer) readView() []memberView {
+	var out []memberView
+	for _, m := range p.gossip.Members() {
+		meta, err := pb.UnmarshalMeta(m.Meta)
+		if err != nil {
+			p.log.Debug().Err(err).Str("member", m.Name).Msg("member without usable metadata")
+			continue
+		}
+		id, err := peer.Decode(meta.PeerId)
+		if err != nil {
+			continue
+		}
+		addr, err := multiaddr.NewMultiaddr(fmt.Sprintf("/ip4/%s/tcp/%d", m.Addr, meta.Libp2PPort))
+		if err != nil {
+			continue
+		}
+		out = append(out, memberView{Name: m.Name, Addr: m.Address(), Meta: meta, PeerID: id,
+			P2P: peer.AddrInfo{ID: id, Addrs: []multiaddr.Multiaddr{addr}}, Self: m.Name == p.cfg.NodeName})
+	}
+	return out
+}
+
+// acceptMember refuses a member whose libp2p identity is already another
+// member's: two devices cloned from one image must not become one node.
+func (p *Peer) acceptMember(m gossip.Member) error {
+	meta, err := pb.UnmarshalMeta(m.Meta)
+	if err != nil || meta.PeerId == "" {
+		return nil
+	}
+	if m.Name != p.cfg.NodeName && p.host != nil && meta.PeerId == p.host.ID().String() {
+		return fmt.Errorf("member %s at %s has this peer's libp2p identity %s (a cloned data directory?)", m.Name, m.Address(), meta.PeerId)
+	}
+	for _, o := range p.gossip.Members() {
+		if o.Name == m.Name {
+			continue
+		}
+		if om, err := pb.UnmarshalMeta(o.Meta); err == nil && om.PeerId == meta.PeerId {
+			return fmt.Errorf("member %s at %s has the libp2p identity of %s (%s)", m.Name, m.Address(), o.Name, meta.PeerId)
+		}
+	}
+	return nil
+}
+
+// measureSpeed times the family's cheapest variant when its weights are here;
+// the result only has to be comparable between peers of one family.
+func (p *Peer) measureSpeed() float64 {
+	best := -1
+	for i, v := range p.manifest.Variants {
+		if best < 0 || v.Spec.MACs() < p.manifest.Variants[best].Spec.MACs() {
+			best = i
+		}
+	}
+	spec := p.manifest.Variants[best].Spec
+	st, err := randomWeights(spec)
+	if err != nil {
+		return 1
+	}
+	m, err := nn.NewModel(spec, st, "speed probe")
+	if err != nil {
+		return 1
+	}
+	s := m.NewSession(1, p.pool)
+	in := make([]float32, m.InputSize())
+	s.Forward(in)
+	start := time.Now()
+	const runs = 5
+	for i := 0; i < runs; i++ {
+		s.Forward(in)
+	}
+	per := time.Since(start).Seconds() / runs
+	return 1e-3 / max(per, 1e-6) // forward passes per millisecond
+}
