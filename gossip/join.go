@@ -30,10 +30,20 @@ func (g *Gossip) joinLoop(ctx context.Context, ml *memberlist.Memberlist) {
 				g.log.Info().Int("members", g.view.size()).Msg("gossip: joined the cluster")
 			}
 			backoff, failures = g.cfg.JoinBackoff, 0
+			// A seed that was not listening when this node joined others
+			// may hold a cluster of its own (devices boot in any order):
+			// knock on the seeds that are not members now and then, so that
+			// two halves merge.
+			t := time.NewTimer(g.cfg.JoinMaxBackoff)
 			select {
 			case <-ctx.Done():
+				t.Stop()
 				return
 			case <-g.wake:
+				t.Stop()
+				continue
+			case <-t.C:
+				g.joinMissingSeeds(ctx, ml)
 				continue
 			}
 		}
@@ -72,6 +82,23 @@ func (g *Gossip) joinLoop(ctx context.Context, ml *memberlist.Memberlist) {
 			return
 		}
 		backoff = min(2*backoff, g.cfg.JoinMaxBackoff)
+	}
+}
+
+// joinMissingSeeds joins the seeds whose address is not an alive member's.
+// Failures are expected (a seed that is down) and only logged at debug.
+func (g *Gossip) joinMissingSeeds(ctx context.Context, ml *memberlist.Memberlist) {
+	alive := map[string]bool{}
+	for _, m := range g.view.alive() {
+		alive[m.Address()] = true
+	}
+	for _, seed := range g.cfg.Seeds {
+		if ctx.Err() != nil || alive[seed] {
+			continue
+		}
+		if _, err := ml.Join([]string{seed}); err != nil {
+			g.log.Debug().Err(g.classifyJoinError(seed, err)).Msg("gossip: seed outside the cluster still unreachable")
+		}
 	}
 }
 

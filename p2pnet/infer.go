@@ -174,7 +174,11 @@ func (h *Host) handleInfer(s network.Stream) {
 		err = pb.ValidateInferRequest(req)
 	}
 	if err != nil {
-		log.Warn().Err(err).Msg("dropping bad infer request")
+		if errors.Is(err, network.ErrReset) {
+			log.Debug().Err(err).Msg("caller reset the infer stream")
+		} else {
+			log.Warn().Err(err).Msg("dropping bad infer request")
+		}
 		s.Reset()
 		return
 	}

@@ -199,7 +199,8 @@ func (p *Peer) Classify(ctx context.Context, r Request) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	res := &Result{RequestID: id, Index: dec.Class, QuorumMet: dec.Outcome == consensus.Decided, Early: dec.Early}
+	res := &Result{RequestID: id, Index: dec.Class, QuorumMet: dec.Outcome == consensus.Decided, Early: dec.Early,
+		Answered: []string{}, Missing: []string{}, Top: []ClassScore{}}
 	for i, v := range p.manifest.Variants {
 		if answeredBy[i] {
 			res.Answered = append(res.Answered, v.ID)

@@ -41,7 +41,7 @@ so losing devices costs accuracy, never availability.`,
 		SilenceErrors: true,
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newFamilyCmd(), newPredictCmd(), newBenchCmd(), newTrainCmd(), newEvalCmd(), newPeerCmd(), newKeygenCmd())
+	root.AddCommand(newFamilyCmd(), newPredictCmd(), newBenchCmd(), newTrainCmd(), newEvalCmd(), newPeerCmd(), newKeygenCmd(), newClassifyCmd(), newLoadgenCmd(), newDemoCmd())
 	return root
 }
 

@@ -1,0 +1,207 @@
+package main
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/varpar/varpar/peer"
+)
+
+// fakePeer answers POST /v1/classify as a peer would: "bad" bodies get 400,
+// "few" bodies 503 with the result fields, anything else class 7.
+type fakePeer struct {
+	token string
+	mu    sync.Mutex
+	got   []string // query strings received
+}
+
+func (f *fakePeer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if f.token != "" && r.Header.Get("Authorization") != "Bearer "+f.token {
+		httpJSON(w, http.StatusUnauthorized, map[string]string{"error": "missing or wrong bearer token"})
+		return
+	}
+	if r.Method != http.MethodPost || r.URL.Path != "/v1/classify" {
+		http.NotFound(w, r)
+		return
+	}
+	f.mu.Lock()
+	f.got = append(f.got, r.URL.RawQuery)
+	f.mu.Unlock()
+	body, _ := io.ReadAll(r.Body)
+	res := peer.Result{RequestID: "r1", Class: "7", Index: 7, Confidence: 0.95,
+		Top:      []peer.ClassScore{{Index: 7, Class: "7", Score: 0.95}},
+		Answered: []string{"w1", "w2"}, Missing: []string{"w3"}, QuorumMet: true, Early: true, LatencyMS: 3.5}
+	switch string(body) {
+	case "bad":
+		httpJSON(w, http.StatusBadRequest, map[string]string{"error": "nn: not a JPEG or PNG image"})
+	case "few":
+		res.QuorumMet, res.Early, res.Answered, res.Missing = false, false, []string{"w1"}, []string{"w2", "w3"}
+		httpJSON(w, http.StatusServiceUnavailable, struct {
+			Error string `json:"error"`
+			*peer.Result
+		}{"peer: quorum not reached: 1 of 2 needed variants answered", &res})
+	default:
+		httpJSON(w, http.StatusOK, res)
+	}
+}
+
+func httpJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(v)
+}
+
+func writeFile(tb testing.TB, path, content string) string {
+	tb.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	return path
+}
+
+func TestClassifyCommand(t *testing.T) {
+	fake := &fakePeer{token: "0123456789abcdef0123"}
+	srv := httptest.NewServer(fake)
+	defer srv.Close()
+	dir := t.TempDir()
+	good := writeFile(t, filepath.Join(dir, "good.png"), "any bytes: the fake peer does not decode")
+	bad := writeFile(t, filepath.Join(dir, "bad.png"), "bad")
+	few := writeFile(t, filepath.Join(dir, "few.png"), "few")
+	token := writeFile(t, filepath.Join(dir, "token"), fake.token+"\n")
+
+	out, errOut, code := run(t, "classify", "--peer", srv.URL, "--token-file", token, "--k", "3", "--quorum", "2",
+		"--deadline", "250500us", good)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if want := good + ": 7 (0.9500) answered w1,w2 missing w3 early 3.5ms\n"; out != want {
+		t.Errorf("got %q, want %q", out, want)
+	}
+	fake.mu.Lock()
+	got := fake.got[0]
+	fake.mu.Unlock()
+	if want := "deadline_ms=251&k=3&quorum=2"; got != want {
+		t.Errorf("query %q, want %q (deadline rounded up)", got, want)
+	}
+
+	// One bad image among good ones: the others are still classified, the
+	// error names the image and carries the peer's text, and the exit is 1.
+	out, errOut, code = run(t, "classify", "--peer", strings.TrimPrefix(srv.URL, "http://"), "--token-file", token, "--json", good, bad, few, filepath.Join(dir, "none.png"))
+	if code != 1 {
+		t.Fatalf("exit %d, want 1; stderr %q", code, errOut)
+	}
+	for _, want := range []string{bad + ": peer answered 400 Bad Request: nn: not a JPEG or PNG image",
+		few + ": peer answered 503 Service Unavailable: peer: quorum not reached", "none.png", "3 of 4 images failed"} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("stderr %q lacks %q", errOut, want)
+		}
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 3 {
+		t.Fatalf("--json printed %d lines, want 3 (good, bad, few): %q", len(lines), out)
+	}
+	var first map[string]any
+	if err := json.Unmarshal([]byte(lines[0]), &first); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(lines[0], `{"image":`) || first["image"] != good || first["class"] != "7" || first["early_decision"] != true {
+		t.Errorf("first line %s: want the image first, then the peer's fields", lines[0])
+	}
+	var third apiResult
+	if err := json.Unmarshal([]byte(lines[2]), &third); err != nil || third.Error == "" || third.QuorumMet || len(third.Missing) != 2 {
+		t.Errorf("503 line %s: want the error and the result fields (%v)", lines[2], err)
+	}
+
+	// Without the token.
+	_, errOut, code = run(t, "classify", "--peer", srv.URL, good)
+	if code != 1 || !strings.Contains(errOut, "401") || !strings.Contains(errOut, "bearer token") {
+		t.Errorf("no token: exit %d, stderr %q", code, errOut)
+	}
+}
+
+func TestClassifyUsage(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"classify", "x.png"}, "--peer URL is required"},
+		{[]string{"classify", "--peer", "http://127.0.0.1:1"}, "requires at least 1 arg"},
+		{[]string{"classify", "--peer", "ftp://127.0.0.1:1", "x.png"}, "want http://host:port"},
+		{[]string{"classify", "--peer", "127.0.0.1:1", "--deadline", "61s", "x.png"}, "--deadline 1m1s"},
+		{[]string{"classify", "--peer", "127.0.0.1:1", "--k", "-1", "x.png"}, "--k -1"},
+		{[]string{"loadgen", "--images", "x"}, "--peer URL is required"},
+		{[]string{"loadgen", "--peer", "127.0.0.1:1", "--images", "x", "--rate", "0", "--duration", "1s"}, "--rate must be > 0"},
+		{[]string{"loadgen", "--peer", "127.0.0.1:1", "--images", "x", "--rate", "1e9", "--duration", "1h"}, "at most"},
+		{[]string{"loadgen", "--peer", "127.0.0.1:1", "--images", "x", "--rate", "1", "--duration", "1s", "--spread", "x"}, "--spread"},
+		{[]string{"demo", "--peers", "1"}, "--peers 1"},
+		{[]string{"demo", "--requests", "10", "--kill-after", "11"}, "--kill-after 11"},
+	}
+	for _, tt := range tests {
+		out, errOut, code := run(t, tt.args...)
+		if code != 2 || !strings.Contains(errOut, tt.want) || out != "" {
+			t.Errorf("varpar %v: exit %d, stdout %q, stderr %q; want exit 2 and %q", tt.args, code, out, errOut, tt.want)
+		}
+	}
+}
+
+func TestClassifyParamsQuery(t *testing.T) {
+	tests := []struct {
+		p    classifyParams
+		want string
+	}{
+		{classifyParams{}, ""},
+		{classifyParams{K: 2}, "k=2"},
+		{classifyParams{Deadline: time.Millisecond}, "deadline_ms=1"},
+		{classifyParams{Deadline: 1500 * time.Microsecond}, "deadline_ms=2"},
+		{classifyParams{Quorum: 3, Deadline: 2 * time.Second}, "deadline_ms=2000&quorum=3"},
+	}
+	for _, tt := range tests {
+		if got := tt.p.query(); got != tt.want {
+			t.Errorf("%+v: got %q, want %q", tt.p, got, tt.want)
+		}
+	}
+}
+
+func TestWithImageField(t *testing.T) {
+	tests := []struct{ raw, want string }{
+		{`{"class":"7"}` + "\n", `{"image":"a \"b\".png","class":"7"}`},
+		{`{}`, `{"image":"a \"b\".png"}`},
+	}
+	for _, tt := range tests {
+		got, err := withImageField([]byte(tt.raw), `a "b".png`)
+		if err != nil || string(got) != tt.want {
+			t.Errorf("%q: got %q, %v; want %q", tt.raw, got, err, tt.want)
+		}
+	}
+	for _, raw := range []string{"", "[]", "{", "plain text"} {
+		if _, err := withImageField([]byte(raw), "x"); err == nil {
+			t.Errorf("%q: no error", raw)
+		}
+	}
+}
+
+func TestParsePeerURL(t *testing.T) {
+	for in, want := range map[string]string{
+		"127.0.0.1:8080":          "http://127.0.0.1:8080",
+		"http://127.0.0.1:8080/":  "http://127.0.0.1:8080",
+		"https://h.example:1/api": "https://h.example:1/api",
+	} {
+		u, err := parsePeerURL(in)
+		if err != nil || u.String() != want {
+			t.Errorf("%q: got %v, %v; want %s", in, u, err, want)
+		}
+	}
+	for _, in := range []string{"", "ftp://h:1", "http://", "http://h:1/?k=1"} {
+		if _, err := parsePeerURL(in); err == nil {
+			t.Errorf("%q: no error", in)
+		}
+	}
+}

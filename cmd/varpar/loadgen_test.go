@@ -1,0 +1,313 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"image"
+	"image/color"
+	"image/png"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/varpar/varpar/nn"
+	"github.com/varpar/varpar/peer"
+)
+
+// writeImageFolder writes an image-folder data set: classes "0" (dark) and
+// "1" (light), n images each, 8x8 gray PNGs all different.
+func writeImageFolder(tb testing.TB, n int) string {
+	tb.Helper()
+	dir := tb.TempDir()
+	for c := range 2 {
+		os.Mkdir(filepath.Join(dir, fmt.Sprint(c)), 0o755)
+		for i := range n {
+			img := image.NewGray(image.Rect(0, 0, 8, 8))
+			for p := range img.Pix {
+				img.Pix[p] = uint8(c*200 + i)
+			}
+			img.Pix[0] = uint8(i) // all images differ
+			var buf bytes.Buffer
+			png.Encode(&buf, img)
+			writeFile(tb, filepath.Join(dir, fmt.Sprint(c), fmt.Sprintf("%03d.png", i)), buf.String())
+		}
+	}
+	return dir
+}
+
+// labelPeer classifies the images writeImageFolder makes (by their second
+// pixel), answering 503 to every fifth request, and records what it got.
+type labelPeer struct {
+	mu       sync.Mutex
+	requests int
+	images   []string // sha256 of each body, in arrival order
+}
+
+// seen returns the requests and the images' hashes received so far.
+func (l *labelPeer) seen() (int, []string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.requests, slices.Clone(l.images)
+}
+
+func (l *labelPeer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	l.mu.Lock()
+	l.requests++
+	n := l.requests
+	l.images = append(l.images, fmt.Sprintf("%x", sha256.Sum256(body)))
+	l.mu.Unlock()
+	img, err := png.Decode(bytes.NewReader(body))
+	if err != nil {
+		httpJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+		return
+	}
+	class := "0"
+	if g := color.GrayModel.Convert(img.At(1, 0)).(color.Gray); g.Y >= 128 {
+		class = "1"
+	}
+	res := peer.Result{Class: class, Answered: []string{"a", "b", "c"}, QuorumMet: true}
+	if n%5 == 0 {
+		httpJSON(w, http.StatusServiceUnavailable, struct {
+			Error string `json:"error"`
+			peer.Result
+		}{"peer: quorum not reached", res})
+		return
+	}
+	httpJSON(w, http.StatusOK, res)
+}
+
+func TestLoadgenCommand(t *testing.T) {
+	images := writeImageFolder(t, 5)
+	a, b := &labelPeer{}, &labelPeer{}
+	sa, sb := httptest.NewServer(a), httptest.NewServer(b)
+	defer sa.Close()
+	defer sb.Close()
+	start := time.Now()
+	out, errOut, code := run(t, "loadgen", "--peer", sa.URL+","+sb.URL, "--images", images, "--rate", "100",
+		"--duration", "400ms", "--concurrency", "4", "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var s loadSummary
+	if err := json.Unmarshal([]byte(out), &s); err != nil {
+		t.Fatalf("%v in %q", err, out)
+	}
+	if s.Scheduled != 40 || s.Sent+s.Dropped != 40 || s.Successes+s.Errors["HTTP 503"] != s.Sent || len(s.Errors) > 1 {
+		t.Errorf("got %+v; want 40 requests, sent or dropped, each a success or a 503", s)
+	}
+	if s.Errors["HTTP 503"] < 6 || s.Accuracy == nil || *s.Accuracy != 1 || s.MeanAnswering != 3 {
+		t.Errorf("got %+v; want 8 503s, accuracy 1, 3 variants answering", s)
+	}
+	na, _ := a.seen()
+	nb, _ := b.seen()
+	if na != nb || na+nb != s.Sent {
+		t.Errorf("round-robin: the peers got %d and %d requests of %d", na, nb, s.Sent)
+	}
+	if !(s.Latency.P50 > 0 && s.Latency.P50 <= s.Latency.P90 && s.Latency.P90 <= s.Latency.P99 && s.Latency.P99 <= s.Latency.Max) {
+		t.Errorf("latency %+v: want 0 < p50 <= p90 <= p99 <= max", s.Latency)
+	}
+	// An 8x8 PNG is about 90 bytes, the request line and headers about 200.
+	if s.BytesSent < 150 || s.BytesSent > 1000 || s.BytesReceived < 150 || s.BytesReceived > 1000 {
+		t.Errorf("bytes per request: %.0f sent, %.0f received", s.BytesSent, s.BytesReceived)
+	}
+	if s.ElapsedS < 0.39 || time.Since(start) > 20*time.Second {
+		t.Errorf("40 requests at 100/s took %.2fs", s.ElapsedS)
+	}
+
+	// Text output.
+	out, errOut, code = run(t, "loadgen", "--peer", sa.URL, "--images", images, "--rate", "50", "--duration", "100ms")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	for _, want := range []string{"requests    5 scheduled, 5 sent, 0 dropped", "HTTP 503", "accuracy    100.00%", "variants    3.00 answering", "bytes"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("report lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// TestLoadgenOrder: one seed, one order; another seed, another; and the
+// command sends the images of its seed's order.
+func TestLoadgenOrder(t *testing.T) {
+	images := writeImageFolder(t, 10)
+	sequence := func(seed uint64) []string {
+		w, err := loadWorkload(images, 15, seed, func(string, error) {})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for i := range 15 {
+			img, label := w.request(i)
+			if label != "0" && label != "1" {
+				t.Fatalf("request %d: label %q", i, label)
+			}
+			out = append(out, fmt.Sprintf("%x", sha256.Sum256(img)))
+		}
+		return out
+	}
+	a, b, c := sequence(7), sequence(7), sequence(8)
+	if !slices.Equal(a, b) {
+		t.Errorf("seed 7 twice: different orders")
+	}
+	if slices.Equal(a, c) {
+		t.Errorf("seeds 7 and 8 give the same order")
+	}
+	if len(slices.Compact(slices.Sorted(slices.Values(a)))) != 15 {
+		t.Errorf("15 requests over 20 images repeated an image")
+	}
+	if w, _ := loadWorkload(images, 50, 7, func(string, error) {}); len(w.encoded) != 20 {
+		t.Errorf("50 requests over 20 images: %d encoded, want each once", len(w.encoded))
+	}
+
+	l := &labelPeer{}
+	srv := httptest.NewServer(l)
+	defer srv.Close()
+	// 50 ms apart, so that none is dropped.
+	_, errOut, code := run(t, "loadgen", "--peer", srv.URL, "--images", images, "--rate", "20", "--duration", "750ms",
+		"--concurrency", "4", "--seed", "7")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	// Arrival order is up to the scheduler; the images are the seed's.
+	_, got := l.seen()
+	if got := slices.Sorted(slices.Values(got)); !slices.Equal(got, slices.Sorted(slices.Values(a))) {
+		t.Errorf("the peer got other images than seed 7's first 15")
+	}
+}
+
+func TestRunPacedDrops(t *testing.T) {
+	release := make(chan struct{})
+	var calls atomic.Int32
+	done := make(chan pacedRun)
+	go func() {
+		done <- runPaced(context.Background(), 10, 1000, 2, true, func(ctx context.Context, i int) outcome {
+			calls.Add(1)
+			<-release
+			return outcome{}
+		})
+	}()
+	time.Sleep(50 * time.Millisecond) // all 10 are due within 10 ms
+	close(release)
+	r := <-done
+	dropped := 0
+	for _, o := range r.outcomes {
+		if o.dropped {
+			dropped++
+		}
+	}
+	if len(r.outcomes) != 10 || calls.Load() != 2 || dropped != 8 {
+		t.Errorf("%d outcomes, %d calls, %d dropped; want 10, 2 and 8", len(r.outcomes), calls.Load(), dropped)
+	}
+}
+
+func TestRunPacedRateAndCancel(t *testing.T) {
+	r := runPaced(context.Background(), 10, 200, 4, true, func(ctx context.Context, i int) outcome { return outcome{} })
+	// Request 9 is due at 45 ms.
+	if len(r.outcomes) != 10 || r.elapsed < 44*time.Millisecond || r.elapsed > 2*time.Second {
+		t.Errorf("10 at 200/s: %d outcomes in %s", len(r.outcomes), r.elapsed)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Millisecond)
+	defer cancel()
+	r = runPaced(ctx, 1000, 50, 4, false, func(ctx context.Context, i int) outcome { return outcome{} })
+	if len(r.outcomes) < 2 || len(r.outcomes) > 5 {
+		t.Errorf("cancelled after 60ms at 50/s: %d outcomes, want about 4", len(r.outcomes))
+	}
+	// Rate 0: as fast as the slots allow, waiting rather than dropping.
+	r = runPaced(context.Background(), 50, 0, 3, true, func(ctx context.Context, i int) outcome { return outcome{answered: i} })
+	for i, o := range r.outcomes {
+		if o.dropped || o.answered != i {
+			t.Fatalf("rate 0: outcome %d is %+v", i, o)
+		}
+	}
+}
+
+func TestSummarize(t *testing.T) {
+	ms := func(n int) time.Duration { return time.Duration(n) * time.Millisecond }
+	var outs []outcome
+	for i := 1; i <= 100; i++ {
+		outs = append(outs, outcome{latency: ms(i), class: "cat", label: map[bool]string{true: "cat", false: "dog"}[i <= 90], answered: 2, status: 200})
+	}
+	outs = append(outs, outcome{dropped: true}, outcome{errKind: "HTTP 503", latency: ms(999)}, outcome{errKind: "timeout"})
+	s := summarize(outs, 2*time.Second, map[string]bool{"cat": true, "dog": true})
+	want := latencyStats{P50: 50, P90: 90, P99: 99, Max: 100}
+	if s.Scheduled != 103 || s.Sent != 102 || s.Dropped != 1 || s.Successes != 100 || s.Latency != want ||
+		s.Errors["HTTP 503"] != 1 || s.Errors["timeout"] != 1 || s.Throughput != 50 || s.MeanAnswering != 2 {
+		t.Errorf("got %+v", s)
+	}
+	if s.Accuracy == nil || *s.Accuracy != 0.9 {
+		t.Errorf("accuracy %v, want 0.9", s.Accuracy)
+	}
+	// Answers in other class names than the data set's: no accuracy.
+	if s := summarize(outs, time.Second, map[string]bool{"0": true}); s.Accuracy != nil {
+		t.Errorf("disjoint classes: accuracy %v, want none", *s.Accuracy)
+	}
+	if s := summarize(nil, 0, nil); s.Latency != (latencyStats{}) || s.Accuracy != nil {
+		t.Errorf("nothing: got %+v", s)
+	}
+}
+
+func TestTransportErrorKind(t *testing.T) {
+	c, err := newAPIClient("http://127.0.0.1:1", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := sendClassify(context.Background(), c, []byte("x"), "", classifyParams{})
+	if o.errKind != "connection refused" {
+		t.Errorf("port 1: kind %q (%s), want connection refused", o.errKind, o.errMsg)
+	}
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.ReadAll(r.Body) // then the server notices the client going away
+		select {
+		case <-r.Context().Done():
+		case <-time.After(2 * time.Second):
+		}
+	}))
+	defer slow.Close()
+	c, _ = newAPIClient(slow.URL, "", nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if o := sendClassify(ctx, c, []byte("x"), "", classifyParams{}); o.errKind != "timeout" {
+		t.Errorf("slow peer: kind %q (%s), want timeout", o.errKind, o.errMsg)
+	}
+}
+
+// TestEncodeSamplePNG: what the peer decodes is the sample's pixels.
+func TestEncodeSamplePNG(t *testing.T) {
+	gray := nn.Sample{W: 3, H: 2, Pix: []uint8{1, 1, 1, 2, 2, 2, 3, 3, 3, 4, 4, 4, 5, 5, 5, 255, 255, 255}}
+	rgb := nn.Sample{W: 2, H: 1, Pix: []uint8{10, 20, 30, 40, 50, 60}}
+	for _, s := range []nn.Sample{gray, rgb} {
+		b, err := encodeSamplePNG(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		img, err := nn.DecodeImage(bytes.NewReader(b), 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []uint8
+		for y := range s.H {
+			for x := range s.W {
+				r, g, b, _ := img.At(x, y).RGBA()
+				got = append(got, uint8(r>>8), uint8(g>>8), uint8(b>>8))
+			}
+		}
+		if !slices.Equal(got, s.Pix) {
+			t.Errorf("%dx%d: decoded %v, want %v", s.W, s.H, got, s.Pix)
+		}
+	}
+	if _, err := encodeSamplePNG(nn.Sample{W: 2, H: 2, Pix: make([]uint8, 3)}); err == nil {
+		t.Error("short pixels: no error")
+	}
+}
