@@ -172,7 +172,7 @@ func readTar(name string, r io.Reader) (*folderListing, error) {
 		case tar.TypeDir:
 			l.addDir(rel)
 			continue
-		case tar.TypeReg, tar.TypeRegA, tar.TypeGNUSparse: // RegA: pre-POSIX archives
+		case tar.TypeReg, tar.TypeGNUSparse: // archive/tar reports pre-POSIX regular files as TypeReg
 		default:
 			continue // links, devices, FIFOs: not images
 		}

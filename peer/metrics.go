@@ -2,6 +2,7 @@ package peer
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 )
 
 // metrics are one peer's Prometheus series, in a registry of its own (so that
@@ -30,6 +31,6 @@ func newMetrics() *metrics {
 			Help: "Inference answers computed by this peer, by variant and result."}, []string{"variant", "result"}),
 	}
 	m.reg.MustRegister(m.requests, m.latency, m.answering, m.members, m.served,
-		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
