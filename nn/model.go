@@ -343,7 +343,7 @@ func (s *Session) runPart(i, n int) {
 		}
 		a, lda := s.src, o.In
 		if o.Kind == LayerStem {
-			im2col(s.src, s.batch, o, s.col, r0, r1)
+			im2col(s.src, o, s.col, r0, r1)
 			a, lda = s.col, 27
 		}
 		var res []float32
@@ -368,30 +368,9 @@ func splitRows(rows, i, n int) (int, int) {
 }
 
 // im2col writes rows [r0, r1) (over the batch) of the stem's 27-column patch
-// matrix: column (ky*3+kx)*3+c of row (oy, ox) is in[oy*s+ky-1][ox*s+kx-1][c],
-// zero outside the image.
-func im2col(in []float32, batch int, o *op, col []float32, r0, r1 int) {
-	h, w, s := o.InH, o.InW, o.Stride
-	area := o.Area()
-	for r := r0; r < r1; r++ {
-		img, p := r/area, r%area
-		oy, ox := p/o.OutW, p%o.OutW
-		base := in[img*h*w*3:]
-		dst := col[r*27 : r*27+27]
-		for ky := 0; ky < 3; ky++ {
-			y := oy*s + ky - 1
-			for kx := 0; kx < 3; kx++ {
-				x := ox*s + kx - 1
-				d := dst[(ky*3+kx)*3 : (ky*3+kx)*3+3]
-				if y < 0 || y >= h || x < 0 || x >= w {
-					d[0], d[1], d[2] = 0, 0, 0
-					continue
-				}
-				src := base[(y*w+x)*3 : (y*w+x)*3+3]
-				d[0], d[1], d[2] = src[0], src[1], src[2]
-			}
-		}
-	}
+// matrix at their own place in col (row r at col[r*27:]); see stemCols.
+func im2col(in []float32, o *op, col []float32, r0, r1 int) {
+	stemCols(in, &o.Layer, col[r0*27:], r0, r1)
 }
 
 // avgPool averages each image's area pixels of c channels into out[img*c:].
