@@ -4,13 +4,18 @@
 # | model | varpar images/s | PyTorch images/s | ratio varpar/PyTorch |.
 #
 # usage: bench/train/compare.sh [--rows a,b,...] [--rounds N] [--threads N]
+#                               [--torch-format channels_last|nchw]
 #                               [--only varpar|torch] [--out DIR]
 #
-#   --rows LIST   comma-separated subset of the rows below (env VARPAR_TRAIN_ROWS)
+#   --rows LIST   comma-separated subset of w035-r32,w050-r24,base-w100-r32
+#                 (env VARPAR_TRAIN_ROWS; default all)
 #   --rounds N    varpar/PyTorch alternations per row, best kept
 #                 (env VARPAR_TRAIN_ROUNDS, default 2)
 #   --threads N   threads for both sides: GOMAXPROCS for varpar,
 #                 torch.set_num_threads for PyTorch (env VARPAR_TRAIN_THREADS, default 2)
+#   --torch-format F  PyTorch's memory format (env VARPAR_TRAIN_TORCH_FORMAT):
+#                 channels_last (default, its fastest here) or nchw (contiguous);
+#                 the inputs are NCHW float32 either way
 #   --only SIDE   run one side only; the other column shows "-"
 #   --out DIR     where the test binary and results go (env VARPAR_TRAIN_OUT,
 #                 default build/bench-train under the repository root)
@@ -21,7 +26,8 @@
 # and reads the "images/s" metric from the benchmark lines whose name starts
 # with $BENCH_FUNC and contains the row id.
 # PyTorch side: bench/train/torch_train_bench.py --rows ROW, which re-executes
-# itself with the tuned glibc malloc settings (see README.md).
+# itself with the tuned glibc malloc settings (see README.md), in its
+# fastest configuration: channels_last model, tuned malloc.
 # Within a round the side that goes first alternates. Raw results go to
 # OUT/last.jsonl and the table to OUT/last.md as well.
 set -euo pipefail
@@ -40,6 +46,7 @@ ALL_ROWS="w035-r32,w050-r24,base-w100-r32"
 ROWS=${VARPAR_TRAIN_ROWS:-$ALL_ROWS}
 ROUNDS=${VARPAR_TRAIN_ROUNDS:-2}
 THREADS=${VARPAR_TRAIN_THREADS:-2}
+TORCH_FORMAT=${VARPAR_TRAIN_TORCH_FORMAT:-channels_last}
 OUT=${VARPAR_TRAIN_OUT:-$ROOT/build/bench-train}
 ONLY=""
 PY=${VARPAR_TRAIN_PYTHON:-/usr/bin/python3} # Debian's, with python3-torch
@@ -53,6 +60,7 @@ while [[ $# -gt 0 ]]; do
     --rows) need_arg "$@"; ROWS=$2; shift 2 ;;
     --rounds) need_arg "$@"; ROUNDS=$2; shift 2 ;;
     --threads) need_arg "$@"; THREADS=$2; shift 2 ;;
+    --torch-format) need_arg "$@"; TORCH_FORMAT=$2; shift 2 ;;
     --only) need_arg "$@"; ONLY=$2; shift 2 ;;
     --out) need_arg "$@"; OUT=$2; shift 2 ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
@@ -63,6 +71,8 @@ done
 [[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "--rounds wants a positive integer, got $ROUNDS"
 [[ $THREADS =~ ^[1-9][0-9]*$ ]] || die "--threads wants a positive integer, got $THREADS"
 [[ -z $ONLY || $ONLY == varpar || $ONLY == torch ]] || die "--only wants varpar or torch, got $ONLY"
+[[ $TORCH_FORMAT == channels_last || $TORCH_FORMAT == nchw ]] ||
+  die "--torch-format wants channels_last or nchw, got $TORCH_FORMAT"
 IFS=, read -r -a rows <<< "$ROWS"
 [[ ${#rows[@]} -gt 0 ]] || die "no rows selected"
 for r in "${rows[@]}"; do
@@ -132,8 +142,9 @@ run_varpar() { # row round
 
 run_torch() { # row round
   local row=$1 round=$2 j
-  echo "== $row round $round/$ROUNDS: PyTorch" >&2
-  j=$("$PY" "$HERE/torch_train_bench.py" --rows "$row" --threads "$THREADS" | grep '^{' | tail -n 1) ||
+  echo "== $row round $round/$ROUNDS: PyTorch ($TORCH_FORMAT)" >&2
+  j=$("$PY" "$HERE/torch_train_bench.py" --rows "$row" --threads "$THREADS" \
+        --memory-format "$TORCH_FORMAT" | grep '^{' | tail -n 1) ||
     die "PyTorch side: torch_train_bench.py failed on $row"
   [[ -n $j ]] || die "PyTorch side: torch_train_bench.py printed no JSON for $row"
   printf '{"row":"%s","side":"torch","round":%d,"images_per_s":%s,"result":%s}\n' "$row" "$round" \
@@ -163,6 +174,6 @@ if $do_torch; then torchv=$("$PY" -c 'import torch; print(torch.__version__)' 2>
 {
   "$PY" "$HERE/report.py" "$results"
   echo "CPU: ${cpu:-unknown} ($(nproc) logical CPUs); threads $THREADS; batch 128;" \
-    "PyTorch ${torchv:-not run} (NCHW, oneDNN, tuned glibc malloc); varpar $BENCH_FUNC -benchtime $BENCHTIME."
+    "PyTorch ${torchv:-not run} ($TORCH_FORMAT, oneDNN, tuned glibc malloc); varpar $BENCH_FUNC -benchtime $BENCHTIME."
 } > "$OUT/last.md" || die "report failed"
 cat "$OUT/last.md"
