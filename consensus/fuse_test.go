@@ -164,3 +164,28 @@ func BenchmarkFuse(b *testing.B) {
 		})
 	}
 }
+
+func TestTop(t *testing.T) {
+	for _, tt := range []struct {
+		in   []float64
+		k    int
+		want []int
+	}{
+		{[]float64{0.1, 0.5, 0.5, 0.2}, 3, []int{1, 2, 3}},
+		{[]float64{3, 1, 2}, 5, []int{0, 2, 1}},
+		{[]float64{1, 2}, 0, []int{}},
+		{nil, 2, []int{}},
+	} {
+		got := Top(tt.in, tt.k)
+		if len(got) != len(tt.want) {
+			t.Errorf("Top(%v, %d) = %v, want %v", tt.in, tt.k, got, tt.want)
+			continue
+		}
+		for i := range got {
+			if got[i] != tt.want[i] {
+				t.Errorf("Top(%v, %d) = %v, want %v", tt.in, tt.k, got, tt.want)
+				break
+			}
+		}
+	}
+}

@@ -3,6 +3,7 @@ package nn
 import (
 	"fmt"
 	"math"
+	"strings"
 )
 
 // Spec is torchvision's mobilenet_v2 parameterisation plus what serving needs
@@ -242,7 +243,7 @@ func (s *Spec) Tensors() []TensorShape {
 func (s *Spec) Params() int64 {
 	var n int64
 	for _, t := range s.Tensors() {
-		if t.Optional || len(t.Name) > 13 && (hasSuffix(t.Name, ".running_mean") || hasSuffix(t.Name, ".running_var")) {
+		if t.Optional || strings.HasSuffix(t.Name, ".running_mean") || strings.HasSuffix(t.Name, ".running_var") {
 			continue
 		}
 		p := int64(1)
@@ -253,8 +254,6 @@ func (s *Spec) Params() int64 {
 	}
 	return n
 }
-
-func hasSuffix(s, suf string) bool { return len(s) >= len(suf) && s[len(s)-len(suf):] == suf }
 
 // MACs counts multiply-accumulates of one forward pass at batch 1 (convolutions
 // and the classifier; batch norm folds away).

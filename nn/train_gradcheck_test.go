@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"sort"
+	"strings"
 	"testing"
 )
 
@@ -278,7 +279,7 @@ func gcSetup(tb testing.TB, cfg TrainConfig, specs []Spec, fusion []float64) (*T
 			p, _ := tParam(tb, tr, i, tp.name)
 			switch {
 			case tp.stat:
-			case hasSuffix(tp.name, ".weight") && len(tp.shape) == 1: // gamma
+			case strings.HasSuffix(tp.name, ".weight") && len(tp.shape) == 1: // gamma
 				for j := range p {
 					p[j] = float32(0.5 + 2*rng.Float64())
 				}

@@ -3,6 +3,7 @@ package nn
 import (
 	"math"
 	"math/rand/v2"
+	"strings"
 )
 
 // One model of a Trainer: its parameters, what the forward pass keeps for the
@@ -324,7 +325,7 @@ func (n *tnet) init(rng *rand.Rand) {
 			data = n.params[t.off : t.off+t.n]
 		}
 		switch {
-		case hasSuffix(t.name, ".running_var"):
+		case strings.HasSuffix(t.name, ".running_var"):
 			fillFloats(data, 1)
 		case t.decay && len(t.shape) == 4:
 			fanOut := t.shape[0] * t.shape[2] * t.shape[3]
@@ -336,7 +337,7 @@ func (n *tnet) init(rng *rand.Rand) {
 			for i := range data {
 				data[i] = float32(rng.NormFloat64() * 0.01)
 			}
-		case hasSuffix(t.name, ".weight"): // batch-norm gamma
+		case strings.HasSuffix(t.name, ".weight"): // batch-norm gamma
 			fillFloats(data, 1)
 		default:
 			fillFloats(data, 0)

@@ -1,11 +1,13 @@
 package peer
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"image"
 	"sort"
 	"sync"
 	"time"
@@ -13,12 +15,19 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/varpar/varpar/consensus"
+	"github.com/varpar/varpar/nn"
 	"github.com/varpar/varpar/p2pnet/pb"
 )
 
-// handleInfer serves one inference request, from another peer or from this
-// peer's own scheduler.
+// handleInfer serves one inference request from another peer.
 func (p *Peer) handleInfer(ctx context.Context, from peer.ID, req *pb.InferRequest) *pb.InferAnswer {
+	return p.infer(ctx, req, nil)
+}
+
+// infer runs req on the variant this peer serves. img is the request's input
+// already decoded (this peer's own scheduler decodes once for all its
+// variants), or nil to decode req's input here.
+func (p *Peer) infer(ctx context.Context, req *pb.InferRequest, img image.Image) *pb.InferAnswer {
 	fail := func(code pb.ErrorCode, msg string) *pb.InferAnswer {
 		p.metrics.served.WithLabelValues(req.VariantId, code.String()).Inc()
 		return &pb.InferAnswer{RequestId: req.RequestId, VariantId: req.VariantId, Error: code, Message: msg}
@@ -33,9 +42,11 @@ func (p *Peer) handleInfer(ctx context.Context, from peer.ID, req *pb.InferReque
 	if int(req.K) > classes {
 		return fail(pb.ErrorCode_BAD_INPUT, fmt.Sprintf("k %d, the family has %d classes", req.K, classes))
 	}
-	img, err := decodeInput(req, p.cfg.MaxPixels)
-	if err != nil {
-		return fail(pb.ErrorCode_BAD_INPUT, err.Error())
+	if img == nil {
+		var err error
+		if img, err = decodeInput(req, p.cfg.MaxPixels); err != nil {
+			return fail(pb.ErrorCode_BAD_INPUT, err.Error())
+		}
 	}
 	ans, err := s.submit(ctx, img, int(req.K))
 	switch {
@@ -132,6 +143,12 @@ func (p *Peer) Classify(ctx context.Context, r Request) (*Result, error) {
 	if p.ctx == nil || p.ctx.Err() != nil {
 		return nil, ErrStopped
 	}
+	// Decoded once here: a bad image is the caller's error, and this peer's
+	// own variants use this copy instead of decoding their own.
+	img, err := nn.DecodeImage(bytes.NewReader(r.Image), p.cfg.MaxPixels)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadRequest, err)
+	}
 	ctx, cancel := context.WithTimeout(ctx, deadline)
 	defer cancel()
 	dl, _ := ctx.Deadline()
@@ -155,7 +172,7 @@ func (p *Peer) Classify(ctx context.Context, r Request) (*Result, error) {
 		calls.Add(1)
 		go func() {
 			defer calls.Done()
-			p.callVariant(ctx, i, reps, req, results)
+			p.callVariant(ctx, i, reps, req, img, results)
 		}()
 	}
 	// Whatever is still running when we return is cancelled; Shutdown waits.
@@ -170,7 +187,6 @@ func (p *Peer) Classify(ctx context.Context, r Request) (*Result, error) {
 	scores := make([]float64, classes)
 	answeredBy := map[int]bool{}
 	var dec consensus.Decision
-	var err error
 	decide := func() bool {
 		dec, err = consensus.Decide(tally, scores)
 		return err != nil || dec.Outcome != consensus.Pending
@@ -212,12 +228,7 @@ func (p *Peer) Classify(ctx context.Context, r Request) (*Result, error) {
 	for _, w := range p.weights {
 		total += w
 	}
-	order := make([]int, classes)
-	for i := range order {
-		order[i] = i
-	}
-	sort.SliceStable(order, func(a, b int) bool { return scores[order[a]] > scores[order[b]] })
-	for _, c := range order[:k] {
+	for _, c := range consensus.Top(scores, k) {
 		if scores[c] == 0 {
 			break
 		}
@@ -286,7 +297,7 @@ func (p *Peer) replicasOf(view []memberView, id, sha string) []memberView {
 
 // callVariant asks the best replica, and a second one if the first has not
 // answered after HedgeDelay or fails; the first good answer is sent on out.
-func (p *Peer) callVariant(ctx context.Context, variant int, reps []memberView, req *pb.InferRequest, out chan<- answer) {
+func (p *Peer) callVariant(ctx context.Context, variant int, reps []memberView, req *pb.InferRequest, img image.Image, out chan<- answer) {
 	r := *req
 	r.VariantId = p.manifest.Variants[variant].ID
 	got := make(chan answer, len(reps))
@@ -295,7 +306,7 @@ func (p *Peer) callVariant(ctx context.Context, variant int, reps []memberView, 
 		m := reps[tried]
 		tried++
 		pending++
-		go func() { got <- p.callReplica(ctx, variant, m, &r) }()
+		go func() { got <- p.callReplica(ctx, variant, m, &r, img) }()
 	}
 	try()
 	hedge := time.NewTimer(p.cfg.HedgeDelay)
@@ -323,7 +334,7 @@ func (p *Peer) callVariant(ctx context.Context, variant int, reps []memberView, 
 }
 
 // callReplica runs one call, in process for this peer's own variants.
-func (p *Peer) callReplica(ctx context.Context, variant int, m memberView, req *pb.InferRequest) answer {
+func (p *Peer) callReplica(ctx context.Context, variant int, m memberView, req *pb.InferRequest, img image.Image) answer {
 	key := peerKey{m.Name, req.VariantId}
 	p.mu.Lock()
 	st := p.replicas[key]
@@ -337,7 +348,7 @@ func (p *Peer) callReplica(ctx context.Context, variant int, m memberView, req *
 	var ans *pb.InferAnswer
 	var err error
 	if m.Self {
-		ans = p.handleInfer(ctx, m.PeerID, req)
+		ans = p.infer(ctx, req, img)
 	} else {
 		ans, err = p.host.Infer(ctx, m.P2P, req)
 	}

@@ -129,11 +129,6 @@ func (p *Peer) serveClassify(w http.ResponseWriter, r *http.Request) {
 		bad(http.StatusBadRequest, errors.New("empty body: send the JPEG or PNG bytes"))
 		return
 	}
-	// Check the image here, once, rather than in every variant.
-	if _, err := decodeHeader(body, p.cfg.MaxPixels); err != nil {
-		bad(http.StatusBadRequest, err)
-		return
-	}
 	p.metrics.latency.WithLabelValues("read").Observe(time.Since(start).Seconds())
 	fan := time.Now()
 	res, err := p.Classify(r.Context(), Request{Image: body, K: k, Quorum: quorum, Deadline: time.Duration(dlms) * time.Millisecond})

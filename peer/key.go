@@ -53,7 +53,7 @@ func ReadClusterKey(path string) ([]byte, error) {
 
 // randomWeights builds a weights set of the right shapes for spec (zeros, and
 // ones for batch-norm variances): enough to time a forward pass.
-func randomWeights(spec nn.Spec) (*nn.Safetensors, error) {
+func randomWeights(spec nn.Spec) *nn.Safetensors {
 	st := &nn.Safetensors{Tensors: map[string]*tensor.Dense{}, DTypes: map[string]string{}}
 	for _, t := range spec.Tensors() {
 		if t.Optional {
@@ -73,7 +73,7 @@ func randomWeights(spec nn.Spec) (*nn.Safetensors, error) {
 		st.Tensors[t.Name] = tensor.New(tensor.WithShape(t.Shape...), tensor.WithBacking(data))
 		st.DTypes[t.Name] = "F32"
 	}
-	return st, nil
+	return st
 }
 
 // extractDefaultFamily writes the family built into the binary under

@@ -492,11 +492,7 @@ func (p *Peer) measureSpeed() float64 {
 		}
 	}
 	spec := p.manifest.Variants[best].Spec
-	st, err := randomWeights(spec)
-	if err != nil {
-		return 1
-	}
-	m, err := nn.NewModel(spec, st, "speed probe")
+	m, err := nn.NewModel(spec, randomWeights(spec), "speed probe")
 	if err != nil {
 		return 1
 	}

@@ -155,9 +155,3 @@ func decodeInput(req *pb.InferRequest, maxPixels int64) (image.Image, error) {
 	}
 	return nil, fmt.Errorf("raw image with %d channels, want 1, 3 or 4", raw.Channels)
 }
-
-// decodeHeader checks that b is a JPEG or PNG within the pixel budget,
-// decoding it once (the variants decode their own copies).
-func decodeHeader(b []byte, maxPixels int64) (image.Image, error) {
-	return nn.DecodeImage(bytes.NewReader(b), maxPixels)
-}

@@ -135,27 +135,10 @@ func (p *predictor) predict(img image.Image, sel int) prediction {
 		panic(err) // our own runners' answers always fit the family
 	}
 	res := prediction{Variant: "fused"}
-	for _, c := range topScores(p.scores, p.k) {
+	for _, c := range consensus.Top(p.scores, p.k) {
 		res.Top = append(res.Top, classProb{Index: c, Class: names[c], Prob: p.scores[c] / total})
 	}
 	return res
-}
-
-// topScores returns the indices of the k largest scores, largest first, lower index on ties.
-func topScores(scores []float64, k int) []int {
-	var out []int
-	used := make([]bool, len(scores))
-	for len(out) < k {
-		best := -1
-		for i, v := range scores {
-			if !used[i] && (best < 0 || v > scores[best]) {
-				best = i
-			}
-		}
-		used[best] = true
-		out = append(out, best)
-	}
-	return out
 }
 
 func printPrediction(w io.Writer, p prediction, asJSON bool) error {

@@ -127,11 +127,10 @@ func runTrain(cmd *cobra.Command, o *trainOpts) error {
 		return fmt.Errorf("%s has no base model to train", manPath)
 	}
 	// The recipe: the family's, then the flags.
+	// The base uses its own recipe when the family has one, else the variants'.
 	cfg := nn.DefaultTrainConfig()
-	if rec := man.Training; rec != nil && !o.base {
-		cfg = rec.Config
-	} else if rec := man.BaseTraining; rec != nil && o.base {
-		cfg = rec.Config
+	if o.base && man.BaseTraining != nil {
+		cfg = man.BaseTraining.Config
 	} else if man.Training != nil {
 		cfg = man.Training.Config
 	}

@@ -115,8 +115,10 @@ func TestTrainResumeAfterKill(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if len(f.Models) != 2 {
+		t.Errorf("trained family has %d models, want 2", len(f.Models))
+	}
 	if fused := a.Training.ValAccuracy[len(a.Training.ValAccuracy)-1]; fused < 0.5 {
 		t.Errorf("fused validation accuracy %.3f after 3 short epochs, want > 0.5", fused)
 	}
-	_ = f
 }
