@@ -52,6 +52,8 @@ func (p *Peer) infer(ctx context.Context, req *pb.InferRequest, img image.Image)
 	switch {
 	case errors.Is(err, errBusy):
 		return fail(pb.ErrorCode_BUSY, "queue cannot finish before the deadline")
+	case errors.Is(err, errStopped):
+		return fail(pb.ErrorCode_UNKNOWN_VARIANT, err.Error())
 	case err != nil:
 		return fail(pb.ErrorCode_DEADLINE, err.Error())
 	}
@@ -80,6 +82,16 @@ type Result struct {
 	QuorumMet  bool         `json:"quorum_met"`
 	Early      bool         `json:"early_decision"`
 	LatencyMS  float64      `json:"latency_ms"`
+	// Per answered variant: when its answer arrived (ms after the request
+	// reached this peer) and the compute time it reported.
+	Timings map[string]VariantTiming `json:"timings"`
+}
+
+// VariantTiming is when one variant's answer arrived and what it cost.
+type VariantTiming struct {
+	Member    string  `json:"member"`
+	ArrivedMS float64 `json:"arrived_ms"`
+	ComputeMS float64 `json:"compute_ms"`
 }
 
 // ClassScore is one class of the fused top-k.
@@ -186,6 +198,7 @@ func (p *Peer) Classify(ctx context.Context, r Request) (*Result, error) {
 	tally := consensus.Tally{Weights: p.weights, Outstanding: outstanding, Quorum: quorum}
 	scores := make([]float64, classes)
 	answeredBy := map[int]bool{}
+	timings := map[string]VariantTiming{}
 	var dec consensus.Decision
 	decide := func() bool {
 		dec, err = consensus.Decide(tally, scores)
@@ -203,6 +216,8 @@ func (p *Peer) Classify(ctx context.Context, r Request) (*Result, error) {
 			tally.Outstanding = remove(tally.Outstanding, a.variant)
 			if a.err == nil && !answeredBy[a.variant] {
 				answeredBy[a.variant] = true
+				timings[p.manifest.Variants[a.variant].ID] = VariantTiming{Member: a.member,
+					ArrivedMS: ms(time.Since(start)), ComputeMS: float64(a.ans.ComputeUs) / 1000}
 				tally.Answers = append(tally.Answers, consensus.Answer{Variant: a.variant, Indices: a.ans.Indices, Probs: a.ans.Probs})
 			}
 			done = decide()
@@ -216,7 +231,7 @@ func (p *Peer) Classify(ctx context.Context, r Request) (*Result, error) {
 		return nil, err
 	}
 	res := &Result{RequestID: id, Index: dec.Class, QuorumMet: dec.Outcome == consensus.Decided, Early: dec.Early,
-		Answered: []string{}, Missing: []string{}, Top: []ClassScore{}}
+		Answered: []string{}, Missing: []string{}, Top: []ClassScore{}, Timings: timings}
 	for i, v := range p.manifest.Variants {
 		if answeredBy[i] {
 			res.Answered = append(res.Answered, v.ID)
@@ -238,13 +253,15 @@ func (p *Peer) Classify(ctx context.Context, r Request) (*Result, error) {
 		res.Class = p.manifest.Classes[dec.Class]
 		res.Confidence = scores[dec.Class] / total
 	}
-	res.LatencyMS = float64(time.Since(start).Microseconds()) / 1000
+	res.LatencyMS = ms(time.Since(start))
 	p.metrics.answering.Observe(float64(len(res.Answered)))
 	if dec.Outcome != consensus.Decided {
 		return res, fmt.Errorf("%w: %d of %d needed variants answered", ErrNoQuorum, dec.Answered, quorum)
 	}
 	return res, nil
 }
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 func remove(s []int, x int) []int {
 	out := s[:0:0]

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"image"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -15,113 +14,99 @@ import (
 	"github.com/varpar/varpar/p2pnet/pb"
 )
 
-// server runs one variant for whoever asks: a bounded queue in front of one
-// worker (the worker's forward passes use the peer's compute pool). When the
-// queue cannot finish a request before its deadline, the request is answered
-// BUSY at once instead of queueing, so the initiator can hedge elsewhere.
+// server runs one variant for whoever asks. Requests take turns on the
+// variant's runner (its forward passes use the peer's compute pool) on their
+// own goroutines, in arrival order: no hand-off to a worker, so an idle
+// server starts computing at once. At most depth requests wait; when the
+// wait cannot end before a request's deadline, it is answered BUSY at once
+// instead, so the initiator can hedge elsewhere.
 type server struct {
 	id     string
 	index  int // variant index in the family
 	sha    string
 	shaRaw []byte
 	runner *nn.Runner
-	queue  chan *job
-	done   chan struct{}
-	wg     sync.WaitGroup
+	depth  int64
+	turn   chan struct{} // holds one token while a request computes
+	done   chan struct{} // closed by stop
+	idx    []int32       // top-k scratch, used by the turn holder
+	val    []float32
 
 	computeNS atomic.Int64 // moving average of one request's compute time
 	queued    atomic.Int64 // requests waiting or running
 	served    atomic.Int64
 }
 
-type job struct {
-	ctx   context.Context
-	img   image.Image
-	k     int
-	reply chan *pb.InferAnswer
-}
-
 func newServer(id string, index int, sha string, m *nn.Model, pool *nn.Pool, depth int) *server {
 	raw, _ := hex.DecodeString(sha)
-	s := &server{id: id, index: index, sha: sha, shaRaw: raw, runner: m.NewRunner(pool),
-		queue: make(chan *job, depth), done: make(chan struct{})}
+	classes := m.Classes()
+	s := &server{id: id, index: index, sha: sha, shaRaw: raw, runner: m.NewRunner(pool), depth: int64(depth),
+		turn: make(chan struct{}, 1), done: make(chan struct{}),
+		idx: make([]int32, classes), val: make([]float32, classes)}
 	// A first guess until requests are measured: 1 ms per 10M MACs.
 	s.computeNS.Store(max(int64(200_000), m.Spec.MACs()/10))
-	s.wg.Add(1)
-	go s.work()
 	return s
-}
-
-func (s *server) work() {
-	defer s.wg.Done()
-	classes := s.runner.Model().Classes()
-	idx := make([]int32, classes)
-	val := make([]float32, classes)
-	for {
-		select {
-		case <-s.done:
-			return
-		case j := <-s.queue:
-			if j.ctx.Err() != nil {
-				s.queued.Add(-1)
-				j.reply <- &pb.InferAnswer{VariantId: s.id, Error: pb.ErrorCode_DEADLINE, Message: "deadline passed while queued"}
-				continue
-			}
-			start := time.Now()
-			s.runner.TopK(j.img, idx[:j.k], val[:j.k])
-			took := time.Since(start)
-			// Exponential moving average, weight 1/8 for the newest.
-			old := s.computeNS.Load()
-			s.computeNS.Store(old + (took.Nanoseconds()-old)/8)
-			s.queued.Add(-1)
-			s.served.Add(1)
-			j.reply <- &pb.InferAnswer{
-				VariantId:   s.id,
-				ModelSha256: s.shaRaw,
-				Indices:     append([]int32(nil), idx[:j.k]...),
-				Probs:       append([]float32(nil), val[:j.k]...),
-				ComputeUs:   uint64(took.Microseconds()),
-			}
-		}
-	}
 }
 
 // errBusy is returned by submit when the request cannot finish in time.
 var errBusy = errors.New("busy")
 
-// submit queues img and waits for the answer. It refuses at once when the
-// expected wait (requests ahead times the average compute time) would pass the
-// deadline, or when the queue is full.
+// errStopped is returned by submit once the server is stopped.
+var errStopped = errors.New("variant no longer served here")
+
+// submit waits for its turn, runs img through the variant and returns the
+// top-k answer. It refuses at once when the expected wait (requests ahead
+// times the average compute time) would pass the deadline, or when depth
+// requests are already waiting.
 func (s *server) submit(ctx context.Context, img image.Image, k int) (*pb.InferAnswer, error) {
-	if dl, ok := ctx.Deadline(); ok {
-		ahead := s.queued.Load() + 1
-		if time.Now().Add(time.Duration(ahead * s.computeNS.Load())).After(dl) {
-			return nil, errBusy
-		}
+	ahead := s.queued.Add(1)
+	defer s.queued.Add(-1)
+	if ahead > s.depth+1 {
+		return nil, errBusy
 	}
-	j := &job{ctx: ctx, img: img, k: k, reply: make(chan *pb.InferAnswer, 1)}
-	s.queued.Add(1)
-	select {
-	case s.queue <- j:
-	default:
-		s.queued.Add(-1)
+	if dl, ok := ctx.Deadline(); ok && time.Now().Add(time.Duration(ahead*s.computeNS.Load())).After(dl) {
 		return nil, errBusy
 	}
 	select {
-	case a := <-j.reply:
-		return a, nil
+	case s.turn <- struct{}{}:
 	case <-ctx.Done():
-		return nil, ctx.Err() // the worker will drop or finish it; reply is buffered
+		return nil, fmt.Errorf("deadline passed while queued: %w", ctx.Err())
+	case <-s.done:
+		return nil, errStopped
 	}
+	defer func() { <-s.turn }()
+	select {
+	case <-s.done: // the turn and stop were both ready
+		return nil, errStopped
+	default:
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("deadline passed while queued: %w", err)
+	}
+	start := time.Now()
+	s.runner.TopK(img, s.idx[:k], s.val[:k])
+	took := time.Since(start)
+	// Exponential moving average, weight 1/8 for the newest.
+	old := s.computeNS.Load()
+	s.computeNS.Store(old + (took.Nanoseconds()-old)/8)
+	s.served.Add(1)
+	return &pb.InferAnswer{
+		VariantId:   s.id,
+		ModelSha256: s.shaRaw,
+		Indices:     append([]int32(nil), s.idx[:k]...),
+		Probs:       append([]float32(nil), s.val[:k]...),
+		ComputeUs:   uint64(took.Microseconds()),
+	}, nil
 }
 
 // load reports the requests waiting or running.
 func (s *server) load() int64 { return s.queued.Load() }
 
-// stop ends the worker; queued requests are answered by their contexts.
+// stop refuses new work, fails the waiting requests and returns once the
+// running one (if any) has finished; the runner is never used again.
 func (s *server) stop() {
 	close(s.done)
-	s.wg.Wait()
+	s.turn <- struct{}{}
 }
 
 // decodeInput turns a request's input into an image, within the budgets.

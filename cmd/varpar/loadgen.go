@@ -368,21 +368,22 @@ schedule:
 
 // loadSummary is loadgen's report.
 type loadSummary struct {
-	Scheduled     int            `json:"requests"`
-	Sent          int            `json:"sent"`
-	Dropped       int            `json:"dropped"`
-	Concurrency   int            `json:"concurrency,omitempty"`
-	Successes     int            `json:"successes"`
-	Errors        map[string]int `json:"errors"`
-	ElapsedS      float64        `json:"elapsed_s"`
-	Throughput    float64        `json:"throughput_rps"` // successes per second
-	Latency       latencyStats   `json:"latency_ms"`
-	Accuracy      *float64       `json:"accuracy,omitempty"` // when the answers use the data set's class names
-	Correct       int            `json:"correct"`
-	Labelled      int            `json:"-"` // successes whose image has a label
-	MeanAnswering float64        `json:"mean_variants_answering"`
-	BytesSent     float64        `json:"bytes_sent_per_request"`
-	BytesReceived float64        `json:"bytes_received_per_request"`
+	Scheduled     int               `json:"requests"`
+	Sent          int               `json:"sent"`
+	Dropped       int               `json:"dropped"`
+	Concurrency   int               `json:"concurrency,omitempty"`
+	Successes     int               `json:"successes"`
+	Errors        map[string]int    `json:"errors"`
+	ErrorSamples  map[string]string `json:"error_samples,omitempty"` // the first message of each kind
+	ElapsedS      float64           `json:"elapsed_s"`
+	Throughput    float64           `json:"throughput_rps"` // successes per second
+	Latency       latencyStats      `json:"latency_ms"`
+	Accuracy      *float64          `json:"accuracy,omitempty"` // when the answers use the data set's class names
+	Correct       int               `json:"correct"`
+	Labelled      int               `json:"-"` // successes whose image has a label
+	MeanAnswering float64           `json:"mean_variants_answering"`
+	BytesSent     float64           `json:"bytes_sent_per_request"`
+	BytesReceived float64           `json:"bytes_received_per_request"`
 }
 
 // latencyStats are percentiles of the successful requests' latency, in ms.
@@ -396,7 +397,7 @@ type latencyStats struct {
 // summarize reports on outcomes; classes are the data set's class names
 // (accuracy is reported only if some answer is one of them).
 func summarize(outs []outcome, elapsed time.Duration, classes map[string]bool) loadSummary {
-	s := loadSummary{Scheduled: len(outs), Errors: map[string]int{}, ElapsedS: elapsed.Seconds()}
+	s := loadSummary{Scheduled: len(outs), Errors: map[string]int{}, ErrorSamples: map[string]string{}, ElapsedS: elapsed.Seconds()}
 	var lat []time.Duration
 	answering, known := 0, false
 	for _, o := range outs {
@@ -406,6 +407,9 @@ func summarize(outs []outcome, elapsed time.Duration, classes map[string]bool) l
 			continue
 		case o.errKind != "":
 			s.Sent++
+			if s.Errors[o.errKind] == 0 {
+				s.ErrorSamples[o.errKind] = o.errMsg
+			}
 			s.Errors[o.errKind]++
 			continue
 		}
@@ -472,7 +476,11 @@ func (s loadSummary) print(w io.Writer) error {
 			if i > 0 {
 				label = ""
 			}
-			fmt.Fprintf(&b, "%-11s %d %s\n", label, s.Errors[k], k)
+			fmt.Fprintf(&b, "%-11s %d %s", label, s.Errors[k], k)
+			if m := s.ErrorSamples[k]; m != "" {
+				fmt.Fprintf(&b, " (first: %s)", m)
+			}
+			b.WriteByte('\n')
 		}
 	}
 	fmt.Fprintf(&b, "throughput  %.1f requests/s over %.1fs\n", s.Throughput, s.ElapsedS)
