@@ -213,6 +213,19 @@ func (p *Peer) Start() (err error) {
 // HTTPAddr is the address the API listens on (useful with port 0).
 func (p *Peer) HTTPAddr() string { return p.httpLn.Addr().String() }
 
+// GossipAddr is the host:port other peers join this one at (useful with
+// port 0), or "" before Start.
+func (p *Peer) GossipAddr() string {
+	if p.gossip == nil {
+		return ""
+	}
+	host, port := p.gossip.LocalAddr()
+	if host == "" {
+		return ""
+	}
+	return net.JoinHostPort(host, strconv.Itoa(port))
+}
+
 // Leave tells the cluster this peer is going, so that others stop sending it
 // requests and take over its variants without waiting for failure detection.
 func (p *Peer) Leave(timeout time.Duration) error {

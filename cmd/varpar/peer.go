@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/varpar/varpar/p2pnet"
 	"github.com/varpar/varpar/peer"
 )
 
@@ -38,6 +39,7 @@ makes the peer leave the cluster gracefully and stop.`,
 			// Flags the user set win over the file.
 			cmd.Flags().Visit(func(f *pflag.Flag) { applyPeerFlag(&final, &cfg, f.Name) })
 			logger := newLogger(final.LogLevel)
+			p2pnet.RouteLibp2pLogs(logger)
 			peer.Version = version
 			p, err := peer.New(final, logger)
 			if err != nil {
