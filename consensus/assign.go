@@ -13,6 +13,11 @@ type Member struct {
 	Speed  float64  // measured relative speed (> 0; 0, negative or not finite means 1)
 	Memory int64    // bytes this peer may spend on model weights (0 or negative: unlimited)
 	Pinned []string // variant IDs the peer's config pins (it serves these regardless)
+	// Serving lists the variants the peer serves now (as it announces them).
+	// With fewer members than variants, a variant stays with a member
+	// serving it when that member finishes it nearly as early as the best
+	// choice would (see Assign), so that churn moves few variants.
+	Serving []string
 }
 
 // Variant is one member of the family, as Assign needs to know it.
@@ -31,8 +36,8 @@ type Plan struct {
 
 // Assign computes which member serves which variant from the membership view
 // alone, so that every peer holding the same view computes the same plan
-// without a coordinator. The plan depends only on the set of members and
-// variants, not on their order, and is the same on every architecture: it uses
+// without a coordinator. The plan depends only on the set of members (with
+// what they say they serve) and variants, not on their order, and is the same on every architecture: it uses
 // integer hashing and IEEE-754 arithmetic only, with no math library calls and
 // no fused multiply-adds (see negLog).
 //
@@ -65,10 +70,19 @@ type Plan struct {
 //     being the Cost of what the member already serves (pins included), ties
 //     by score. This is the classic longest-processing-time rule; measured
 //     against the best possible split it balances far better than taking
-//     pairs in score order, and moves no more variants when a member leaves,
-//     since with so few members most of the plan moves anyway. Members left
-//     with nothing (too slow to be worth a variant, or memory) replicate as
-//     in the spread.
+//     pairs in score order. To move few variants when a member leaves, the
+//     members say what they serve (Member.Serving) and, when memory cannot
+//     get in the way, the rule is refined: a member serving a variant keeps
+//     it if it finishes it within 25% of the earliest finish; a variant
+//     nobody serves goes, within the same 25%, to a member not about to
+//     keep one of the variants still to place; and once there are only as
+//     many variants left as members serving nothing, those members take
+//     them. Members that plain LPT leaves with nothing (too slow to be worth
+//     a variant, or memory) take no part in this and replicate as in the
+//     spread. Members serving what this plan gives them (and, during a
+//     hand-over, what they served before) get this same plan again
+//     (TestAssignIsAFixedPoint); with nobody serving anything, the
+//     refinement changes nothing.
 //
 //  3. Cover. Memory can make the passes above leave a variant without a
 //     holder although some member had room for it. Then the plan is made
@@ -115,6 +129,7 @@ type member struct {
 	speed  float64
 	budget int64 // bytes; math.MaxInt64 when unlimited
 	pinned []int // variant indices
+	serves []int // variant indices it serves now
 }
 
 type variant struct {
@@ -159,7 +174,7 @@ func newAssigner(ms []Member, vs []Variant) *assigner {
 	}
 	slices.SortFunc(sorted, func(x, y *Member) int {
 		return cmp.Or(strings.Compare(x.Name, y.Name), cmp.Compare(x.Speed, y.Speed),
-			cmp.Compare(x.Memory, y.Memory), slices.Compare(x.Pinned, y.Pinned))
+			cmp.Compare(x.Memory, y.Memory), slices.Compare(x.Pinned, y.Pinned), slices.Compare(x.Serving, y.Serving))
 	})
 	for i, m := range sorted {
 		if i > 0 && m.Name == sorted[i-1].Name {
@@ -176,7 +191,13 @@ func newAssigner(ms []Member, vs []Variant) *assigner {
 			}
 		}
 		slices.Sort(pinned)
-		a.members = append(a.members, member{name: m.Name, speed: positive(m.Speed), budget: budget, pinned: pinned})
+		var serves []int
+		for _, id := range m.Serving {
+			if v, ok := index[id]; ok && !slices.Contains(serves, v) {
+				serves = append(serves, v)
+			}
+		}
+		a.members = append(a.members, member{name: m.Name, speed: positive(m.Speed), budget: budget, pinned: pinned, serves: serves})
 	}
 
 	nm, nv := len(a.members), len(a.variants)
@@ -202,6 +223,16 @@ func positive(x float64) float64 {
 		return x
 	}
 	return 1
+}
+
+// incumbentSlack is how much later than the earliest finish a member serving
+// a variant may finish it and still keep it, when there are fewer members
+// than variants: a trade of balance for fewer moves.
+const incumbentSlack = 0.25
+
+// finish is when member m would finish its load plus variant v.
+func (a *assigner) finish(m, v int) float64 {
+	return (a.load[m] + a.variants[v].cost) / a.members[m].speed
 }
 
 func (a *assigner) fits(m, v int) bool {
@@ -329,22 +360,121 @@ func (a *assigner) distribute() {
 	slices.SortFunc(order, func(x, y int) int {
 		return cmp.Or(cmp.Compare(a.variants[y].cost, a.variants[x].cost), cmp.Compare(x, y))
 	})
-	for _, v := range order {
+	// Longest processing time first (LPT). Then, when memory cannot get in
+	// the way, again, keeping variants with the members serving them where
+	// that costs little (see lpt). The members LPT leaves with nothing
+	// (too slow to be worth a variant) take no part in the second pass:
+	// they replicate below, and their replicas must not count as serving
+	// next time, or the plan would not reproduce itself.
+	start := a.mark()
+	roomy := a.roomForAll(order)
+	a.lpt(order, nil, false)
+	if roomy {
+		idle := make([]bool, len(a.members))
+		for m := range a.members {
+			idle[m] = a.free(m)
+		}
+		a.rewind(start)
+		a.lpt(order, idle, true)
+	}
+	a.spread()
+}
+
+// waits reports whether member m serves one of the variants in rest.
+func (a *assigner) waits(m int, rest []int) bool {
+	for _, v := range a.members[m].serves {
+		if slices.Contains(rest, v) {
+			return true
+		}
+	}
+	return false
+}
+
+// roomForAll reports whether every member has room for all of vs at once, so
+// that memory decides nothing.
+func (a *assigner) roomForAll(vs []int) bool {
+	var need int64
+	for _, v := range vs {
+		need = satAdd(need, a.variants[v].mem)
+	}
+	for m := range a.members {
+		if a.members[m].budget-a.used[m] < need {
+			return false
+		}
+	}
+	return true
+}
+
+// lpt places the variants of order, costliest first, each on the member that
+// finishes it first (ties by score), skipping the members marked in skip.
+//
+// With keep, a member already serving the variant keeps it if it finishes it
+// within incumbentSlack of that earliest finish (the best-scoring such member
+// if several do); and once only as many variants are left as members serving
+// nothing (skip aside), only those members are candidates, so that none is
+// left idle. Given the same pins and skip, keeping reproduces itself: if the
+// members serve what it placed (and, during a hand-over, what they served
+// before), each choice is made again. Without memory limits and with no
+// member serving anything, both ways place alike.
+func (a *assigner) lpt(order []int, skip []bool, keep bool) {
+	idle := 0
+	for m := range a.members {
+		if a.free(m) && (skip == nil || !skip[m]) {
+			idle++
+		}
+	}
+	for i, v := range order {
+		fill := keep && len(order)-i <= idle
+		candidate := func(m int) bool {
+			return a.fits(m, v) && (skip == nil || !skip[m]) && (!fill || a.free(m))
+		}
 		best, finish := -1, 0.0
 		for m := range a.members {
-			if !a.fits(m, v) {
+			if !candidate(m) {
 				continue
 			}
-			f := (a.load[m] + a.variants[v].cost) / a.members[m].speed
+			f := a.finish(m, v)
 			if best < 0 || f < finish || f == finish && a.better(m, v, best, v) {
 				best, finish = m, f
 			}
 		}
-		if best >= 0 {
-			a.place(best, v)
+		if best < 0 {
+			continue
 		}
+		if keep {
+			limit := finish * (1 + incumbentSlack)
+			inc := -1
+			for m := range a.members {
+				if candidate(m) && slices.Contains(a.members[m].serves, v) && a.finish(m, v) <= limit &&
+					(inc < 0 || a.better(m, v, inc, v)) {
+					inc = m
+				}
+			}
+			if inc >= 0 {
+				best = inc
+			} else if a.waits(best, order[i+1:]) {
+				// Nobody serves v: rather than take a member that serves
+				// a variant still to come, take one within the slack
+				// that serves none of them, earliest finish first.
+				alt, altFinish := -1, 0.0
+				for m := range a.members {
+					if !candidate(m) || a.waits(m, order[i+1:]) {
+						continue
+					}
+					if f := a.finish(m, v); f <= limit && (alt < 0 || f < altFinish || f == altFinish && a.better(m, v, alt, v)) {
+						alt, altFinish = m, f
+					}
+				}
+				if alt >= 0 {
+					best = alt
+				}
+			}
+		}
+		if a.free(best) && (skip == nil || !skip[best]) {
+			idle--
+		}
+		a.place(best, v)
 	}
-	a.spread()
 }
 
 // spread gives each member serving nothing one variant, levelling the number

@@ -458,7 +458,8 @@ func churn(before, after Plan) (added, changed int) {
 
 // TestAssignChurn measures how much of the plan moves when one member leaves
 // or joins: random clusters of 2 to 12 members and 4 variants, measured
-// speeds, no memory limits, no pins.
+// speeds, no memory limits, no pins, and no member saying what it serves
+// (TestAssignChurnWithIncumbents has the case peers are in).
 func TestAssignChurn(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 8))
 	const trials = 4000

@@ -294,8 +294,14 @@ func (p *Peer) reconcile() {
 	view := p.readView()
 	var members []consensus.Member
 	for _, m := range view {
+		var serving []string
+		for _, v := range p.manifest.Variants {
+			if serves(m.Meta, v.ID, v.SHA256) {
+				serving = append(serving, v.ID)
+			}
+		}
 		members = append(members, consensus.Member{Name: m.Name, Speed: float64(m.Meta.Speed),
-			Memory: int64(m.Meta.MemoryBudget), Pinned: m.Meta.Pinned})
+			Memory: int64(m.Meta.MemoryBudget), Pinned: m.Meta.Pinned, Serving: serving})
 	}
 	var variants []consensus.Variant
 	for _, v := range p.manifest.Variants {

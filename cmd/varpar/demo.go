@@ -238,6 +238,9 @@ func runDemo(cmd *cobra.Command, o demoOpts) (err error) {
 		fmt.Fprintf(errOut, "the live peers had not yet re-planned %s's variants when the requests ended (%.1fs after the kill)\n",
 			victimName, time.Since(killedAt).Seconds())
 	}
+	if !recoveredAt.IsZero() {
+		printMoves(errOut, cv, live[0].api, victimName, len(sole))
+	}
 	if err := printDemoTable(out, before.outcomes, after.outcomes, recoveredAt, w.classes); err != nil {
 		return err
 	}
@@ -375,6 +378,39 @@ func watchRecovery(ctx context.Context, c *apiClient, victim string, done chan<-
 			return
 		}
 	}
+}
+
+// printMoves prints the plan a live peer now has and how many variants the
+// survivors took on, next to the least they had to: the victim's sole ones.
+func printMoves(w io.Writer, before *peer.ClusterView, c *apiClient, victim string, least int) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	now, err := c.cluster(ctx)
+	if err != nil {
+		return
+	}
+	had := map[string][]string{}
+	for _, m := range before.Members {
+		had[m.Name] = m.Variants
+	}
+	plan := map[string][]string{}
+	for v, ms := range now.Assignment {
+		for _, m := range ms {
+			plan[m] = append(plan[m], v)
+		}
+	}
+	took := 0
+	fmt.Fprintf(w, "the plan now:")
+	for _, m := range now.Members {
+		slices.Sort(plan[m.Name])
+		fmt.Fprintf(w, " %s serves %s;", m.Name, listOrDash(plan[m.Name]))
+		for _, v := range plan[m.Name] {
+			if !slices.Contains(had[m.Name], v) {
+				took++
+			}
+		}
+	}
+	fmt.Fprintf(w, " the survivors took on %d variant(s); %d at the least (what %s alone served)\n", took, least, victim)
 }
 
 func hasMember(cv *peer.ClusterView, name string) bool {
