@@ -24,7 +24,7 @@ var rewrite = flag.Bool("rewrite", false, "rewrite the expected plans in testdat
 // and a line "unserved: ids..." if any variant is unserved. # starts a
 // comment line. Sizes take K, M or G (powers of 1024).
 //
-//	member a speed=2 memory=16M pin=v1,v2
+//	member a speed=2 memory=16M pin=v1,v2 serving=v1,v3
 //	variant v1 memory=7M cost=300
 //	----
 //	a: v1 v2
@@ -72,6 +72,8 @@ func parseAssignCase(tb testing.TB, path string) assignCase {
 					m.Memory = parseSize(tb, path, n, v)
 				case "pin":
 					m.Pinned = strings.Split(v, ",")
+				case "serving":
+					m.Serving = strings.Split(v, ",")
 				default:
 					tb.Fatalf("%s:%d: unknown member attribute %q", path, n, k)
 				}
