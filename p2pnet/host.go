@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/crypto"
@@ -37,6 +38,7 @@ type Host struct {
 	handlers sync.WaitGroup // running stream handlers; Add only under mu while !closed
 	infer    InferHandler
 	weights  WeightsSource
+	skewLog  map[peer.ID]time.Time // when each peer's clock skew was last logged
 
 	closeOnce sync.Once
 	closeErr  error

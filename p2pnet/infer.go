@@ -85,6 +85,10 @@ func (h *Host) Infer(ctx context.Context, to peer.AddrInfo, req *pb.InferRequest
 	if r.DeadlineUnixMs <= 0 {
 		r.DeadlineUnixMs = deadline.UnixMilli()
 	}
+	// The time left travels too: the serving peer counts from its own
+	// receive time, whatever its clock says.
+	left := (time.Until(deadline) + time.Millisecond - 1) / time.Millisecond
+	r.TimeoutMs = uint32(min(max(left, 1), pb.MaxTimeoutMs))
 	if err := pb.ValidateInferRequest(&r); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadMessage, err)
 	}
@@ -186,6 +190,12 @@ func (h *Host) handleInfer(s network.Stream) {
 
 	now := time.Now()
 	deadline, capped := time.UnixMilli(req.DeadlineUnixMs), false
+	if req.TimeoutMs > 0 {
+		// The caller's clock only matters when it sends no timeout.
+		sent := deadline
+		deadline = now.Add(time.Duration(req.TimeoutMs) * time.Millisecond)
+		h.noteSkew(log, from, sent.Sub(deadline))
+	}
 	if limit := now.Add(h.cfg.MaxInferTime); deadline.After(limit) {
 		deadline, capped = limit, true
 	}
@@ -246,6 +256,32 @@ func (h *Host) handleInfer(s network.Stream) {
 		return
 	}
 	h.sendAnswer(s, log, finishAnswer(log, req, ans))
+}
+
+// skewWarnEvery limits the clock-skew warning to one per peer per interval.
+const skewWarnEvery = time.Minute
+
+// noteSkew warns, at most once a minute per peer, when a caller's deadline by
+// its own clock and by ours (receive time plus timeout) differ by more than a
+// second: its clock, or ours, is off. Requests still work (the timeout
+// decides), but absolute times in the two peers' logs will not line up.
+func (h *Host) noteSkew(log zerolog.Logger, from peer.ID, skew time.Duration) {
+	if skew > -time.Second && skew < time.Second {
+		return
+	}
+	now := time.Now()
+	h.mu.Lock()
+	if h.skewLog == nil {
+		h.skewLog = map[peer.ID]time.Time{}
+	}
+	last, seen := h.skewLog[from]
+	if seen && now.Sub(last) < skewWarnEvery {
+		h.mu.Unlock()
+		return
+	}
+	h.skewLog[from] = now
+	h.mu.Unlock()
+	log.Warn().Dur("skew_ms", skew).Msg("the caller's clock and this peer's disagree (is NTP running on both?); using the request's timeout")
 }
 
 // runInfer calls the handler, turning a panic into an INTERNAL answer so that

@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/rs/zerolog"
 
 	"github.com/varpar/varpar/p2pnet/pb"
 )
@@ -371,3 +374,61 @@ func TestInferRejectsBadAnswers(t *testing.T) {
 		t.Fatalf("answer to another request: got %v, want ErrBadMessage", err)
 	}
 }
+
+// TestInferClockSkew: a caller whose clock is an hour off (a Raspberry Pi
+// before NTP answers) still gets answers, because the server counts the
+// request's timeout from its own receive time; it logs the skew once.
+func TestInferClockSkew(t *testing.T) {
+	var logs bytes.Buffer
+	var logMu sync.Mutex
+	client := newHost(t)
+	server := newHost(t, func(c *Config) {
+		c.Logger = zerolog.New(zerolog.SyncWriter(writerFunc(func(p []byte) (int, error) {
+			logMu.Lock()
+			defer logMu.Unlock()
+			return logs.Write(p)
+		}))).Level(zerolog.WarnLevel)
+	})
+	server.SetInferHandler(topK)
+	ctx := testCtx(t, 20*time.Second)
+	if err := client.host.Connect(ctx, server.AddrInfo()); err != nil {
+		t.Fatal(err)
+	}
+	ask := func(deadline time.Time, timeout uint32) *pb.InferAnswer {
+		t.Helper()
+		req := testRequest("skew", "v")
+		req.DeadlineUnixMs, req.TimeoutMs = deadline.UnixMilli(), timeout
+		s, err := client.host.NewStream(ctx, server.ID(), InferProtocol)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		s.SetDeadline(time.Now().Add(5 * time.Second))
+		ans, err := exchangeInfer(s, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ans
+	}
+	behind := time.Now().Add(-time.Hour)
+	// Without a timeout, the absolute deadline decides: already passed.
+	if ans := ask(behind.Add(2*time.Second), 0); ans.Error != pb.ErrorCode_DEADLINE {
+		t.Fatalf("an hour-old deadline without a timeout: got %v, want DEADLINE", ans)
+	}
+	// With one, the caller's clock does not matter, in either direction.
+	for _, dl := range []time.Time{behind.Add(2 * time.Second), time.Now().Add(time.Hour)} {
+		if ans := ask(dl, 2000); ans.Error != pb.ErrorCode_OK {
+			t.Fatalf("deadline %v with a 2 s timeout: got %v, want an answer", dl, ans)
+		}
+	}
+	logMu.Lock()
+	n := strings.Count(logs.String(), "clock")
+	logMu.Unlock()
+	if n != 1 {
+		t.Errorf("skew logged %d times, want once (rate-limited): %s", n, logs.String())
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }

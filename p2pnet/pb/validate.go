@@ -14,6 +14,7 @@ const (
 	MaxIDLen      = 64        // request and variant IDs, bytes
 	MaxMessageLen = 1024      // error messages, bytes
 	MaxK          = 1024      // largest k in a request
+	MaxTimeoutMs  = 600_000   // largest timeout_ms in a request (10 minutes)
 	MaxClassIndex = 1<<24 - 1 // largest class index in an answer
 	MaxImageSide  = 8192      // largest width or height of a RawImage
 	MaxChunkData  = 1 << 20   // largest data field of a WeightsChunk
@@ -88,6 +89,9 @@ func ValidateInferRequest(r *InferRequest) error {
 	}
 	if r.DeadlineUnixMs <= 0 {
 		return invalid("InferRequest.deadline_unix_ms = %d, want a time after the epoch", r.DeadlineUnixMs)
+	}
+	if r.TimeoutMs > MaxTimeoutMs {
+		return invalid("InferRequest.timeout_ms = %d, want at most %d", r.TimeoutMs, MaxTimeoutMs)
 	}
 	switch in := r.Input.(type) {
 	case *InferRequest_EncodedImage:

@@ -68,6 +68,8 @@ func TestValidateInferRequest(t *testing.T) {
 		{"k too big", func(r *InferRequest) { r.K = MaxK + 1 }, false},
 		{"no deadline", func(r *InferRequest) { r.DeadlineUnixMs = 0 }, false},
 		{"negative deadline", func(r *InferRequest) { r.DeadlineUnixMs = -5 }, false},
+		{"timeout at the cap", func(r *InferRequest) { r.TimeoutMs = MaxTimeoutMs }, true},
+		{"timeout over the cap", func(r *InferRequest) { r.TimeoutMs = MaxTimeoutMs + 1 }, false},
 		{"no input", func(r *InferRequest) { r.Input = nil }, false},
 		{"empty image", func(r *InferRequest) { r.Input = &InferRequest_EncodedImage{} }, false},
 		{"nil raw", func(r *InferRequest) { r.Input = &InferRequest_Raw{} }, false},
