@@ -15,6 +15,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
+	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
 	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
 	"github.com/libp2p/go-libp2p/p2p/security/noise"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
@@ -88,6 +89,15 @@ func New(cfg Config) (*Host, error) {
 	// goroutines of the parts it had built, while a failed Listen here is
 	// undone by Close.
 	opts = append(opts, libp2p.NoListenAddrs)
+	// libp2p's default resource manager, without its metrics: they would
+	// time-stamp and report every stream event, to nobody.
+	limits := rcmgr.DefaultLimits
+	libp2p.SetDefaultServiceLimits(&limits)
+	mgr, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(limits.AutoScale()), rcmgr.WithMetricsDisabled())
+	if err != nil {
+		return nil, fmt.Errorf("p2pnet: resource manager: %w", err)
+	}
+	opts = append(opts, libp2p.ResourceManager(mgr)) // closed by the host (or by New on failure)
 	lh, err := libp2p.New(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("p2pnet: starting libp2p host: %w", err)
