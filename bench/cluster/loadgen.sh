@@ -2,7 +2,8 @@
 # Latency of a 4-peer cluster on loopback, for the README's cluster figures:
 # starts four `varpar peer` processes (one compute thread each, the built-in
 # MNIST family), waits until all are ready, runs `varpar loadgen` over the
-# MNIST test digits spread over the four, prints the slowest variant's own
+# MNIST test digits spread over the four (after 5 s of GET /healthz at the
+# same rate: the HTTP round trip alone), prints the slowest variant's own
 # forward time for comparison, and stops the peers it started (by PID).
 #
 # usage: bench/cluster/loadgen.sh [RATE] [DURATION]    (defaults 100 15s)
@@ -53,6 +54,9 @@ for _ in $(seq 1 120); do
 	sleep 0.5
 done
 [[ $ready == "$N" ]] || { echo "only $ready of $N peers ready after 60 s; logs in $WORK" >&2; tail -n 5 "$WORK"/log*; exit 1; }
+echo "the HTTP floor: GET /healthz at the same rate"
+"$BIN" loadgen --peer "$URLS" --healthz --rate "$RATE" --duration 5s | grep -E 'successes|latency'
+echo
 "$BIN" loadgen --peer "$URLS" --images "$DIGITS" --rate "$RATE" --duration "$DURATION"
 echo
 echo "each variant's own forward pass (one thread):"

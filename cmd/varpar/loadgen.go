@@ -26,6 +26,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/varpar/varpar/nn"
+	"github.com/varpar/varpar/peer"
 )
 
 // maxScheduled bounds the requests one run may schedule (rate x duration),
@@ -43,6 +44,7 @@ type loadgenOpts struct {
 	asJSON      bool
 	seed        uint64
 	spread      string
+	healthz     bool
 }
 
 func newLoadgenCmd() *cobra.Command {
@@ -64,7 +66,12 @@ there are images.
 Prints the requests scheduled, sent and dropped, successes, errors by kind, throughput,
 latency percentiles (of successful requests, as the client saw them), accuracy (when the
 answers use the data set's class names), the mean number of variants answering, and the
-bytes sent and received per request on the HTTP connections.`,
+bytes sent and received per request on the HTTP connections; then where the time went:
+the initiating peer's own latency and, per variant, when its answers arrived and what
+they cost to compute.
+
+--healthz sends GET /healthz instead, paced the same way (no images needed): the HTTP
+round trip alone, the floor under every classify latency.`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error { return runLoadgen(cmd, o) },
 	}
@@ -81,6 +88,7 @@ bytes sent and received per request on the HTTP connections.`,
 	f.BoolVar(&o.asJSON, "json", false, "print the report as one JSON object")
 	f.Uint64Var(&o.seed, "seed", 1, "seed of the image order (and of the peer choice with --spread random)")
 	f.StringVar(&o.spread, "spread", "roundrobin", "how requests are spread over the peers: roundrobin or random")
+	f.BoolVar(&o.healthz, "healthz", false, "send GET /healthz instead of classify requests (the HTTP floor)")
 	return cmd
 }
 
@@ -88,7 +96,7 @@ func runLoadgen(cmd *cobra.Command, o loadgenOpts) error {
 	switch {
 	case len(o.peers) == 0:
 		return usagef("--peer URL is required")
-	case o.images == "":
+	case o.images == "" && !o.healthz:
 		return usagef("--images PATH is required")
 	case !(o.rate > 0) || math.IsInf(o.rate, 0):
 		return usagef("--rate must be > 0")
@@ -118,6 +126,12 @@ func runLoadgen(cmd *cobra.Command, o loadgenOpts) error {
 		clients = append(clients, c)
 	}
 	errOut := cmd.ErrOrStderr()
+	if o.healthz {
+		fmt.Fprintf(errOut, "sending %d GET /healthz over %s to %d peers\n", total, o.duration, len(clients))
+		return finishLoadgen(cmd, o, counter, nil, func(ctx context.Context, i int) outcome {
+			return sendHealthz(ctx, clients[i%len(clients)])
+		})
+	}
 	start := time.Now()
 	w, err := loadWorkload(o.images, total, o.seed, func(p string, err error) {
 		fmt.Fprintf(errOut, "varpar: skipping %s: %v\n", p, err)
@@ -140,17 +154,23 @@ func runLoadgen(cmd *cobra.Command, o loadgenOpts) error {
 		img, label := w.request(i)
 		return sendClassify(ctx, c, img, label, o.params)
 	}
+	return finishLoadgen(cmd, o, counter, w.classes, send)
+}
+
+// finishLoadgen sends the paced requests and prints the report.
+func finishLoadgen(cmd *cobra.Command, o loadgenOpts, counter *byteCounter, classes map[string]bool, send func(context.Context, int) outcome) error {
+	total := scheduledRequests(o.rate, o.duration)
 	// Ctrl-C ends the run early; the report covers what was sent.
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	res := runPaced(ctx, total, o.rate, o.concurrency, true, send)
-	sum := summarize(res.outcomes, res.elapsed, w.classes)
+	sum := summarize(res.outcomes, res.elapsed, classes)
 	sent := int64(sum.Sent)
 	if sent > 0 {
 		sum.BytesSent = float64(counter.sent.Load()) / float64(sent)
 		sum.BytesReceived = float64(counter.received.Load()) / float64(sent)
 	}
-	sum.Concurrency = o.concurrency
+	sum.Concurrency, sum.Healthz = o.concurrency, o.healthz
 	if o.asJSON {
 		return json.NewEncoder(cmd.OutOrStdout()).Encode(sum)
 	}
@@ -263,9 +283,11 @@ type outcome struct {
 	status   int    // HTTP status; 0 when no answer came
 	errKind  string // "" for a success
 	errMsg   string
-	class    string // the answer's class (successes)
-	label    string // the image's class name, "" if unknown
-	answered int    // variants that answered (successes)
+	class    string                        // the answer's class (successes)
+	label    string                        // the image's class name, "" if unknown
+	answered int                           // variants that answered (successes)
+	inPeer   float64                       // ms the initiating peer took (its latency_ms)
+	timings  map[string]peer.VariantTiming // per answering variant
 }
 
 // sendClassify sends one request and records its outcome.
@@ -282,6 +304,24 @@ func sendClassify(ctx context.Context, c *apiClient, img []byte, label string, p
 	default:
 		o.status = resp.Status
 		o.class, o.answered = resp.Result.Class, len(resp.Result.Answered)
+		o.inPeer, o.timings = resp.Result.LatencyMS, resp.Result.Timings
+	}
+	return o
+}
+
+// sendHealthz sends one GET /healthz and records its outcome.
+func sendHealthz(ctx context.Context, c *apiClient) outcome {
+	o := outcome{start: time.Now()}
+	status, body, err := c.get(ctx, "/healthz")
+	o.latency = time.Since(o.start)
+	switch {
+	case err != nil:
+		o.errKind, o.errMsg = transportErrorKind(err), err.Error()
+	case status != http.StatusOK:
+		o.status = status
+		o.errKind, o.errMsg = fmt.Sprintf("HTTP %d", status), strings.TrimSpace(string(body))
+	default:
+		o.status = status
 	}
 	return o
 }
@@ -372,6 +412,7 @@ type loadSummary struct {
 	Sent          int               `json:"sent"`
 	Dropped       int               `json:"dropped"`
 	Concurrency   int               `json:"concurrency,omitempty"`
+	Healthz       bool              `json:"healthz,omitempty"` // GET /healthz was sent, not classify
 	Successes     int               `json:"successes"`
 	Errors        map[string]int    `json:"errors"`
 	ErrorSamples  map[string]string `json:"error_samples,omitempty"` // the first message of each kind
@@ -382,8 +423,20 @@ type loadSummary struct {
 	Correct       int               `json:"correct"`
 	Labelled      int               `json:"-"` // successes whose image has a label
 	MeanAnswering float64           `json:"mean_variants_answering"`
-	BytesSent     float64           `json:"bytes_sent_per_request"`
-	BytesReceived float64           `json:"bytes_received_per_request"`
+	// Where the time went, from the answers: the initiating peer's own
+	// latency, and per variant how often it answered, when its answer
+	// arrived at the initiator and the compute time it reported.
+	InPeer        latencyStats            `json:"in_peer_latency_ms"`
+	Variants      map[string]variantStats `json:"variants,omitempty"`
+	BytesSent     float64                 `json:"bytes_sent_per_request"`
+	BytesReceived float64                 `json:"bytes_received_per_request"`
+}
+
+// variantStats are one variant's answers in a run.
+type variantStats struct {
+	Answers int          `json:"answers"`
+	Arrived latencyStats `json:"arrived_ms"`
+	Compute latencyStats `json:"compute_ms"`
 }
 
 // latencyStats are percentiles of the successful requests' latency, in ms.
@@ -398,7 +451,8 @@ type latencyStats struct {
 // (accuracy is reported only if some answer is one of them).
 func summarize(outs []outcome, elapsed time.Duration, classes map[string]bool) loadSummary {
 	s := loadSummary{Scheduled: len(outs), Errors: map[string]int{}, ErrorSamples: map[string]string{}, ElapsedS: elapsed.Seconds()}
-	var lat []time.Duration
+	var lat, inPeer []time.Duration
+	arrived, compute := map[string][]time.Duration{}, map[string][]time.Duration{}
 	answering, known := 0, false
 	for _, o := range outs {
 		switch {
@@ -417,6 +471,11 @@ func summarize(outs []outcome, elapsed time.Duration, classes map[string]bool) l
 		s.Successes++
 		lat = append(lat, o.latency)
 		answering += o.answered
+		inPeer = append(inPeer, fromMS(o.inPeer))
+		for v, t := range o.timings {
+			arrived[v] = append(arrived[v], fromMS(t.ArrivedMS))
+			compute[v] = append(compute[v], fromMS(t.ComputeMS))
+		}
 		if classes[o.class] {
 			known = true
 		}
@@ -431,6 +490,13 @@ func summarize(outs []outcome, elapsed time.Duration, classes map[string]bool) l
 		s.Throughput = float64(s.Successes) / elapsed.Seconds()
 	}
 	s.Latency = percentiles(lat)
+	s.InPeer = percentiles(inPeer)
+	for v := range arrived {
+		if s.Variants == nil {
+			s.Variants = map[string]variantStats{}
+		}
+		s.Variants[v] = variantStats{Answers: len(arrived[v]), Arrived: percentiles(arrived[v]), Compute: percentiles(compute[v])}
+	}
 	if s.Successes > 0 {
 		s.MeanAnswering = float64(answering) / float64(s.Successes)
 	}
@@ -440,6 +506,8 @@ func summarize(outs []outcome, elapsed time.Duration, classes map[string]bool) l
 	}
 	return s
 }
+
+func fromMS(ms float64) time.Duration { return time.Duration(ms * float64(time.Millisecond)) }
 
 // percentiles uses the nearest rank: the smallest latency that at least q of
 // the requests did not exceed.
@@ -485,12 +553,29 @@ func (s loadSummary) print(w io.Writer) error {
 	}
 	fmt.Fprintf(&b, "throughput  %.1f requests/s over %.1fs\n", s.Throughput, s.ElapsedS)
 	fmt.Fprintf(&b, "latency     p50 %.1fms  p90 %.1fms  p99 %.1fms  max %.1fms\n", s.Latency.P50, s.Latency.P90, s.Latency.P99, s.Latency.Max)
-	if s.Accuracy != nil {
+	switch {
+	case s.Healthz:
+	case s.Accuracy != nil:
 		fmt.Fprintf(&b, "accuracy    %.2f%% (%d of %d)\n", 100**s.Accuracy, s.Correct, s.Labelled)
-	} else {
+	default:
 		fmt.Fprintf(&b, "accuracy    n/a (the answers' classes are not the data set's)\n")
 	}
-	fmt.Fprintf(&b, "variants    %.2f answering on average\n", s.MeanAnswering)
+	if !s.Healthz {
+		fmt.Fprintf(&b, "variants    %.2f answering on average\n", s.MeanAnswering)
+	}
+	if len(s.Variants) > 0 {
+		fmt.Fprintf(&b, "in peer     p50 %.2fms  p90 %.2fms (the initiating peer's own time)\n", s.InPeer.P50, s.InPeer.P90)
+		ids := make([]string, 0, len(s.Variants))
+		for v := range s.Variants {
+			ids = append(ids, v)
+		}
+		sort.Strings(ids)
+		for _, v := range ids {
+			vs := s.Variants[v]
+			fmt.Fprintf(&b, "  %-10s answered %5d: arrived p50 %.2fms p90 %.2fms; compute p50 %.3fms\n",
+				v, vs.Answers, vs.Arrived.P50, vs.Arrived.P90, vs.Compute.P50)
+		}
+	}
 	fmt.Fprintf(&b, "bytes       %.0f sent, %.0f received per request (HTTP)\n", s.BytesSent, s.BytesReceived)
 	_, err := io.WriteString(w, b.String())
 	return err

@@ -62,6 +62,10 @@ func (l *labelPeer) seen() (int, []string) {
 }
 
 func (l *labelPeer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/healthz" {
+		io.WriteString(w, "ok\n")
+		return
+	}
 	body, _ := io.ReadAll(r.Body)
 	l.mu.Lock()
 	l.requests++
@@ -77,7 +81,8 @@ func (l *labelPeer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if g := color.GrayModel.Convert(img.At(1, 0)).(color.Gray); g.Y >= 128 {
 		class = "1"
 	}
-	res := peer.Result{Class: class, Answered: []string{"a", "b", "c"}, QuorumMet: true}
+	res := peer.Result{Class: class, Answered: []string{"a", "b", "c"}, QuorumMet: true, LatencyMS: 0.5,
+		Timings: map[string]peer.VariantTiming{"a": {ArrivedMS: 0.25, ComputeMS: 0.125}, "b": {ArrivedMS: 0.4, ComputeMS: 0.2}}}
 	if n%5 == 0 {
 		httpJSON(w, http.StatusServiceUnavailable, struct {
 			Error string `json:"error"`
@@ -110,6 +115,14 @@ func TestLoadgenCommand(t *testing.T) {
 	if s.Errors["HTTP 503"] < 6 || s.Accuracy == nil || *s.Accuracy != 1 || s.MeanAnswering != 3 {
 		t.Errorf("got %+v; want 8 503s, accuracy 1, 3 variants answering", s)
 	}
+	if s.ErrorSamples["HTTP 503"] != "peer answered 503 Service Unavailable: peer: quorum not reached" {
+		t.Errorf("first 503's message: %q", s.ErrorSamples["HTTP 503"])
+	}
+	va, vb := s.Variants["a"], s.Variants["b"]
+	if len(s.Variants) != 2 || va.Answers != s.Successes || va.Arrived.P50 != 0.25 || va.Compute.P50 != 0.125 ||
+		vb.Arrived.Max != 0.4 || vb.Compute.P99 != 0.2 || s.InPeer.P50 != 0.5 {
+		t.Errorf("timings: in peer %+v, variants %+v", s.InPeer, s.Variants)
+	}
 	na, _ := a.seen()
 	nb, _ := b.seen()
 	if na != nb || na+nb != s.Sent {
@@ -131,10 +144,22 @@ func TestLoadgenCommand(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
-	for _, want := range []string{"requests    5 scheduled, 5 sent, 0 dropped", "HTTP 503", "accuracy    100.00%", "variants    3.00 answering", "bytes"} {
+	for _, want := range []string{"requests    5 scheduled, 5 sent, 0 dropped", "HTTP 503 (first: peer answered 503",
+		"accuracy    100.00%", "variants    3.00 answering", "in peer     p50 0.50ms",
+		"a          answered     4: arrived p50 0.25ms", "bytes"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("report lacks %q:\n%s", want, out)
 		}
+	}
+
+	// --healthz: GET /healthz, no images.
+	out, errOut, code = run(t, "loadgen", "--peer", sa.URL, "--healthz", "--rate", "50", "--duration", "100ms", "--json")
+	if code != 0 {
+		t.Fatalf("--healthz: exit %d: %s", code, errOut)
+	}
+	s = loadSummary{}
+	if err := json.Unmarshal([]byte(out), &s); err != nil || !s.Healthz || s.Successes != 5 || s.Latency.P50 <= 0 || len(s.Variants) != 0 {
+		t.Errorf("--healthz: got %+v (%v)", s, err)
 	}
 }
 
