@@ -3,6 +3,7 @@ package peer
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"image"
 	"image/png"
@@ -18,7 +19,7 @@ import (
 
 // startPeers starts n peers in this process on loopback (ports chosen by the
 // kernel), the first one the others' seed, with the built-in family.
-func startPeers(t *testing.T, n int) []*Peer {
+func startPeers(t *testing.T, n int, modify ...func(*Config)) []*Peer {
 	t.Helper()
 	dir := t.TempDir()
 	key := filepath.Join(dir, "cluster.key")
@@ -36,6 +37,9 @@ func startPeers(t *testing.T, n int) []*Peer {
 		if i > 0 {
 			cfg.Seeds = []string{peers[0].GossipAddr()}
 		}
+		for _, m := range modify {
+			m(&cfg)
+		}
 		p, err := New(cfg, zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel))
 		if err != nil {
 			t.Fatal(err)
@@ -48,11 +52,12 @@ func startPeers(t *testing.T, n int) []*Peer {
 	return peers
 }
 
-// converged waits until every peer is ready and sees every variant served,
-// each by the same member in every peer's view.
+// converged waits until every peer is ready and sees every variant served by
+// the members the plan gives it, the same in every peer's view.
 func converged(t *testing.T, peers []*Peer, timeout time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
+	start := time.Now()
+	deadline := start.Add(timeout)
 	for {
 		ok := true
 		var first map[string][]string
@@ -61,7 +66,8 @@ func converged(t *testing.T, peers []*Peer, timeout time.Duration) {
 			cv := p.Cluster()
 			ok = ok && ready && len(cv.Members) == len(peers)
 			for _, v := range p.manifest.Variants {
-				ok = ok && len(cv.Serving[v.ID]) > 0
+				// Settled: served, and by exactly the members the plan says.
+				ok = ok && len(cv.Serving[v.ID]) > 0 && slices.Equal(cv.Serving[v.ID], cv.Assignment[v.ID])
 			}
 			if first == nil {
 				first = cv.Serving
@@ -72,6 +78,7 @@ func converged(t *testing.T, peers []*Peer, timeout time.Duration) {
 			}
 		}
 		if ok {
+			t.Logf("converged in %v", time.Since(start).Round(time.Millisecond))
 			return
 		}
 		if time.Now().After(deadline) {
@@ -199,4 +206,104 @@ func coveredBy(serving map[string][]string, names ...string) bool {
 		}
 	}
 	return true
+}
+
+// TestSchedulerHedgesAndKeepsDeadlines: with five peers one variant has two
+// replicas. While the replica asked first is stuck, the initiator asks the
+// other after the hedge delay and decides with its answer; the stuck call is
+// cancelled. With every replica of a variant stuck, a request returns at its
+// deadline without that variant.
+func TestSchedulerHedgesAndKeepsDeadlines(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts five peers")
+	}
+	before := goleak.IgnoreCurrent()
+	defer func() {
+		probesDone(5 * time.Second)
+		goleak.VerifyNone(t, before)
+	}()
+	const hedge = 30 * time.Millisecond
+	peers := startPeers(t, 5, func(c *Config) { c.HedgeDelay = hedge })
+	defer func() {
+		for _, p := range peers {
+			p.Shutdown()
+		}
+	}()
+	converged(t, peers, 30*time.Second)
+	byName := map[string]*Peer{}
+	for _, p := range peers {
+		byName[p.cfg.NodeName] = p
+	}
+	// The doubled variant, and an initiator holding no replica of it.
+	var variant string
+	var holders []string
+	for id, ms := range peers[0].Cluster().Serving {
+		if len(ms) == 2 {
+			variant, holders = id, ms
+		}
+	}
+	if variant == "" {
+		t.Fatalf("no variant with two replicas: %v", peers[0].Cluster().Serving)
+	}
+	var init *Peer
+	for _, p := range peers {
+		if !slices.Contains(holders, p.cfg.NodeName) {
+			init = p
+			break
+		}
+	}
+	img := digitPNG(t)
+	nv := len(init.manifest.Variants)
+	// Which replica does the initiator ask first? The one replicasOf puts
+	// first; make that one stuck.
+	init.mu.Lock()
+	view := init.view
+	init.mu.Unlock()
+	reps := init.replicasOf(view, variant, init.shas[init.index[variant]])
+	first, second := byName[reps[0].Name], byName[reps[1].Name]
+	first.mu.Lock()
+	stuck := first.servers[variant]
+	first.mu.Unlock()
+	release := hold(stuck)
+
+	start := time.Now()
+	res, err := init.Classify(context.Background(), Request{Image: img, Quorum: nv, Deadline: 5 * time.Second})
+	took := time.Since(start)
+	if err != nil {
+		release()
+		t.Fatalf("with %s's %s stuck: %v", first.cfg.NodeName, variant, err)
+	}
+	if got := res.Timings[variant].Member; got != second.cfg.NodeName {
+		t.Errorf("%s answered by %q, want the hedge to %s", variant, got, second.cfg.NodeName)
+	}
+	if took < hedge || took > 2*time.Second {
+		t.Errorf("hedged request took %v, want at least the hedge delay %v and well under the deadline", took, hedge)
+	}
+	// The stuck call is cancelled once the decision is made: nothing waits
+	// on the stuck server any more (its load counts waiting requests).
+	for end := time.Now().Add(5 * time.Second); stuck.load() != 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(end) {
+			t.Errorf("the stuck replica still has %d requests waiting after the decision", stuck.load())
+			break
+		}
+	}
+
+	// Both replicas stuck and every variant required: the request ends at
+	// its deadline, quorum not met, the variant missing.
+	second.mu.Lock()
+	stuck2 := second.servers[variant]
+	second.mu.Unlock()
+	release2 := hold(stuck2)
+	const deadline = 300 * time.Millisecond
+	start = time.Now()
+	res, err = init.Classify(context.Background(), Request{Image: img, Quorum: nv, Deadline: deadline})
+	took = time.Since(start)
+	release()
+	release2()
+	if !errors.Is(err, ErrNoQuorum) || res == nil || !slices.Contains(res.Missing, variant) || len(res.Answered) != nv-1 {
+		t.Fatalf("every variant required, %s stuck everywhere: got %+v, %v; want %s missing and ErrNoQuorum", variant, res, err, variant)
+	}
+	if took < deadline-50*time.Millisecond || took > deadline+150*time.Millisecond {
+		t.Errorf("request with a %v deadline took %v", deadline, took)
+	}
 }
