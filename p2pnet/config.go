@@ -57,6 +57,10 @@ type Config struct {
 	// deadline says; it also shields against a caller whose clock is far
 	// ahead.
 	MaxInferTime time.Duration
+
+	// noSessions serves InferProtocol only, as a peer from before
+	// SessionProtocol did (tests).
+	noSessions bool
 }
 
 // DefaultConfig returns the configuration a peer daemon starts from.

@@ -41,6 +41,10 @@ type Host struct {
 	weights  WeightsSource
 	skewLog  map[peer.ID]time.Time // when each peer's clock skew was last logged
 
+	smu       sync.Mutex
+	sessions  map[peer.ID]*clientSession // open infer sessions, by peer
+	noSession map[peer.ID]time.Time      // peers that refused a session, and when
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -171,6 +175,7 @@ func (h *Host) Close() error {
 		h.mu.Unlock()
 		h.cancel()
 		h.host.RemoveStreamHandler(InferProtocol)
+		h.host.RemoveStreamHandler(SessionProtocol)
 		h.host.RemoveStreamHandler(WeightsProtocol)
 		h.closeErr = h.host.Close()
 		h.handlers.Wait()

@@ -48,8 +48,12 @@ func (h *Host) SetInferHandler(fn InferHandler) {
 	case closed:
 	case fn == nil:
 		h.host.RemoveStreamHandler(InferProtocol)
+		h.host.RemoveStreamHandler(SessionProtocol)
 	default:
 		h.host.SetStreamHandler(InferProtocol, h.track(h.handleInfer))
+		if !h.cfg.noSessions {
+			h.host.SetStreamHandler(SessionProtocol, h.track(h.handleSession))
+		}
 	}
 }
 
@@ -100,6 +104,19 @@ func (h *Host) Infer(ctx context.Context, to peer.AddrInfo, req *pb.InferRequest
 	defer cancel()
 	ctx, stopCall := h.callContext(ctx)
 	defer stopCall()
+	if ans, ok, err := h.inferSession(ctx, to, &r, deadline); ok {
+		if err == nil {
+			err = pb.ValidateInferAnswerFor(&r, ans)
+			if err != nil {
+				err = fmt.Errorf("%w: %w", ErrBadMessage, err)
+			}
+		}
+		if err != nil {
+			return nil, h.callError(ctx, "infer", to.ID, err)
+		}
+		return ans, nil
+	}
+	// The peer does not speak the session protocol: a stream of our own.
 	s, err := h.openStream(ctx, to, InferProtocol)
 	if err != nil {
 		return nil, h.callError(ctx, "infer", to.ID, err)
@@ -189,16 +206,7 @@ func (h *Host) handleInfer(s network.Stream) {
 	log = log.With().Str("request", req.RequestId).Str("variant", req.VariantId).Logger()
 
 	now := time.Now()
-	deadline, capped := time.UnixMilli(req.DeadlineUnixMs), false
-	if req.TimeoutMs > 0 {
-		// The caller's clock only matters when it sends no timeout.
-		sent := deadline
-		deadline = now.Add(time.Duration(req.TimeoutMs) * time.Millisecond)
-		h.noteSkew(log, from, sent.Sub(deadline))
-	}
-	if limit := now.Add(h.cfg.MaxInferTime); deadline.After(limit) {
-		deadline, capped = limit, true
-	}
+	deadline, capped := h.requestDeadline(log, from, req, now)
 	if !deadline.After(now) {
 		h.sendAnswer(s, log, &pb.InferAnswer{RequestId: req.RequestId, Error: pb.ErrorCode_DEADLINE,
 			Message: "deadline passed before the request arrived (are the clocks in sync?)"})
@@ -225,17 +233,7 @@ func (h *Host) handleInfer(s network.Stream) {
 	}()
 	defer func() { <-watched }() // the Close or Reset below unblocks the read
 
-	fn := h.inferHandler()
-	var ans *pb.InferAnswer
-	if fn == nil {
-		ans = &pb.InferAnswer{Error: pb.ErrorCode_UNKNOWN_VARIANT, Message: "this peer serves no variants"}
-	} else {
-		start := time.Now()
-		ans = runInfer(ctx, log, fn, from, req)
-		if ans != nil && ans.Error == pb.ErrorCode_OK && ans.ComputeUs == 0 {
-			ans.ComputeUs = uint64(max(1, time.Since(start).Microseconds()))
-		}
-	}
+	ans := h.serve(ctx, log, from, req)
 	if err := ctx.Err(); err != nil {
 		// Past the deadline, or the caller is gone: nobody reads an answer.
 		log.Debug().Err(err).Msg("infer abandoned")
@@ -256,6 +254,38 @@ func (h *Host) handleInfer(s network.Stream) {
 		return
 	}
 	h.sendAnswer(s, log, finishAnswer(log, req, ans))
+}
+
+// requestDeadline is the deadline a request gets here: its receive time now
+// plus its timeout (its absolute deadline when it has none), capped by
+// Config.MaxInferTime (capped is then true).
+func (h *Host) requestDeadline(log zerolog.Logger, from peer.ID, req *pb.InferRequest, now time.Time) (deadline time.Time, capped bool) {
+	deadline = time.UnixMilli(req.DeadlineUnixMs)
+	if req.TimeoutMs > 0 {
+		// The caller's clock only matters when it sends no timeout.
+		sent := deadline
+		deadline = now.Add(time.Duration(req.TimeoutMs) * time.Millisecond)
+		h.noteSkew(log, from, sent.Sub(deadline))
+	}
+	if limit := now.Add(h.cfg.MaxInferTime); deadline.After(limit) {
+		deadline, capped = limit, true
+	}
+	return deadline, capped
+}
+
+// serve runs the infer handler on req (UNKNOWN_VARIANT without one), filling
+// in the compute time when the handler did not.
+func (h *Host) serve(ctx context.Context, log zerolog.Logger, from peer.ID, req *pb.InferRequest) *pb.InferAnswer {
+	fn := h.inferHandler()
+	if fn == nil {
+		return &pb.InferAnswer{Error: pb.ErrorCode_UNKNOWN_VARIANT, Message: "this peer serves no variants"}
+	}
+	start := time.Now()
+	ans := runInfer(ctx, log, fn, from, req)
+	if ans != nil && ans.Error == pb.ErrorCode_OK && ans.ComputeUs == 0 {
+		ans.ComputeUs = uint64(max(1, time.Since(start).Microseconds()))
+	}
+	return ans
 }
 
 // skewWarnEvery limits the clock-skew warning to one per peer per interval.

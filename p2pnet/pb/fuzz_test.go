@@ -64,6 +64,34 @@ func FuzzInferAnswer(f *testing.F) {
 	})
 }
 
+func FuzzSessionFrame(f *testing.F) {
+	f.Add(mustMarshal(f, &SessionFrame{Call: 7, Request: validRequest()}))
+	f.Add(mustMarshal(f, &SessionFrame{Call: 8, Cancel: true}))
+	f.Add(mustMarshal(f, &SessionAnswer{Call: 7, Answer: validAnswer()}))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var fr SessionFrame
+		if fr.Unmarshal(b) == nil && ValidateSessionFrame(&fr) == nil {
+			var again SessionFrame
+			if err := again.Unmarshal(mustMarshal(t, &fr)); err != nil {
+				t.Fatalf("re-decoding a valid frame: %v", err)
+			}
+			if err := ValidateSessionFrame(&again); err != nil {
+				t.Fatalf("re-decoded frame no longer valid: %v", err)
+			}
+		}
+		var a SessionAnswer
+		if a.Unmarshal(b) == nil && ValidateSessionAnswer(&a) == nil {
+			var again SessionAnswer
+			if err := again.Unmarshal(mustMarshal(t, &a)); err != nil {
+				t.Fatalf("re-decoding a valid session answer: %v", err)
+			}
+			if err := ValidateSessionAnswer(&again); err != nil {
+				t.Fatalf("re-decoded session answer no longer valid: %v", err)
+			}
+		}
+	})
+}
+
 func FuzzWeightsChunk(f *testing.F) {
 	f.Add(mustMarshal(f, &WeightsChunk{TotalSize: 10, Offset: 6, Data: []byte("abcd"), Last: true}))
 	f.Add(mustMarshal(f, &WeightsChunk{Error: ErrorCode_NOT_FOUND, Message: "no"}))

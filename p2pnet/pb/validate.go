@@ -210,6 +210,30 @@ func ValidateInferAnswerFor(req *InferRequest, a *InferAnswer) error {
 	return nil
 }
 
+// ValidateSessionFrame checks that f carries exactly one of a valid request
+// and a cancellation.
+func ValidateSessionFrame(f *SessionFrame) error {
+	switch {
+	case f == nil:
+		return invalid("SessionFrame is nil")
+	case f.Request != nil && f.Cancel:
+		return invalid("SessionFrame %d has both a request and cancel", f.Call)
+	case f.Cancel:
+		return nil
+	case f.Request == nil:
+		return invalid("SessionFrame %d has neither a request nor cancel", f.Call)
+	}
+	return ValidateInferRequest(f.Request)
+}
+
+// ValidateSessionAnswer checks that a carries a valid answer.
+func ValidateSessionAnswer(a *SessionAnswer) error {
+	if a == nil || a.Answer == nil {
+		return invalid("SessionAnswer without an answer")
+	}
+	return ValidateInferAnswer(a.Answer)
+}
+
 // ValidateWeightsRequest checks that the hash is 64 lowercase hex digits.
 func ValidateWeightsRequest(r *WeightsRequest) error {
 	if r == nil {

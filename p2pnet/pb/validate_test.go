@@ -264,3 +264,30 @@ func TestValidateNodeMeta(t *testing.T) {
 		})
 	}
 }
+
+func TestValidateSessionFrame(t *testing.T) {
+	bad := validRequest()
+	bad.K = 0
+	for _, tt := range []struct {
+		name string
+		f    *SessionFrame
+		ok   bool
+	}{
+		{"request", &SessionFrame{Call: 1, Request: validRequest()}, true},
+		{"cancel", &SessionFrame{Call: 1, Cancel: true}, true},
+		{"nil", nil, false},
+		{"neither", &SessionFrame{Call: 1}, false},
+		{"both", &SessionFrame{Call: 1, Request: validRequest(), Cancel: true}, false},
+		{"invalid request", &SessionFrame{Call: 1, Request: bad}, false},
+	} {
+		if err := ValidateSessionFrame(tt.f); (err == nil) != tt.ok {
+			t.Errorf("%s: got %v, want ok=%v", tt.name, err, tt.ok)
+		}
+	}
+	if err := ValidateSessionAnswer(&SessionAnswer{Call: 1, Answer: validAnswer()}); err != nil {
+		t.Errorf("valid session answer: %v", err)
+	}
+	if ValidateSessionAnswer(&SessionAnswer{Call: 1}) == nil || ValidateSessionAnswer(nil) == nil {
+		t.Error("a session answer without an answer passed")
+	}
+}
