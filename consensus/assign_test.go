@@ -2,7 +2,6 @@ package consensus
 
 import (
 	"bufio"
-	"cmp"
 	"flag"
 	"fmt"
 	"maps"
@@ -540,28 +539,7 @@ func TestAssignBalancesLoad(t *testing.T) {
 		for i := range 1 + rng.IntN(nv-1) {
 			ms = append(ms, Member{Name: fmt.Sprintf("n%d", i), Speed: 0.25 + 4*rng.Float64()})
 		}
-		p := Assign(ms, vs)
-		speed := map[string]float64{}
-		for _, m := range ms {
-			speed[m.Name] = m.Speed
-		}
-		load := map[string]float64{}
-		order := slices.Clone(vs)
-		slices.SortFunc(order, func(x, y Variant) int { return cmp.Compare(y.Cost, x.Cost) })
-		for _, v := range order {
-			best, finish := "", 0.0
-			for _, h := range p.Holders[v.ID] {
-				if f := (load[h] + v.Cost) / speed[h]; best == "" || f < finish {
-					best, finish = h, f
-				}
-			}
-			load[best] += v.Cost
-		}
-		makespan := 0.0
-		for h, l := range load {
-			makespan = max(makespan, l/speed[h])
-		}
-		r := makespan / optimalMakespan(ms, vs)
+		r := makespan(ms, vs, Assign(ms, vs)) / optimalMakespan(ms, vs)
 		worst, sum, n = max(worst, r), sum+r, n+1
 	}
 	t.Logf("makespan over the optimum: %.3f on average, %.3f at worst", sum/float64(n), worst)

@@ -164,11 +164,8 @@ func (h *Host) inferHandler() InferHandler {
 // handleInfer serves one InferProtocol stream. Anything wrong with the bytes
 // on the stream resets it; a request that is well formed gets an answer.
 func (h *Host) handleInfer(s network.Stream) {
-	from := s.Conn().RemotePeer()
-	log := h.log.With().Str("proto", InferProtocol).Stringer("peer", from).Logger()
-	if err := s.Scope().SetService(inferService); err != nil {
-		log.Debug().Err(err).Msg("resource manager refused the stream")
-		s.Reset()
+	from, log, ok := h.acceptInferStream(s, InferProtocol)
+	if !ok {
 		return
 	}
 	stopReset := context.AfterFunc(h.ctx, func() { s.Reset() })
@@ -178,19 +175,10 @@ func (h *Host) handleInfer(s network.Stream) {
 		return
 	}
 
-	// Account for the request's memory before allocating it, so a flood of
-	// large requests meets the resource manager's limits rather than the
-	// machine's.
 	reserved := 0
 	defer func() { s.Scope().ReleaseMemory(reserved) }()
 	req := new(pb.InferRequest)
-	err := readMsg(s, h.cfg.MaxInferBytes, req, func(n int) error {
-		if err := s.Scope().ReserveMemory(n, network.ReservationPriorityAlways); err != nil {
-			return err
-		}
-		reserved = n
-		return nil
-	})
+	err := readMsg(s, h.cfg.MaxInferBytes, req, reserveIn(s, &reserved))
 	if err == nil {
 		err = pb.ValidateInferRequest(req)
 	}
@@ -312,6 +300,34 @@ func (h *Host) noteSkew(log zerolog.Logger, from peer.ID, skew time.Duration) {
 	h.skewLog[from] = now
 	h.mu.Unlock()
 	log.Warn().Dur("skew_ms", skew).Msg("the caller's clock and this peer's disagree (is NTP running on both?); using the request's timeout")
+}
+
+// acceptInferStream gives an incoming infer or session stream its resource
+// manager service and a logger; ok is false (and the stream reset) when the
+// resource manager refuses it.
+func (h *Host) acceptInferStream(s network.Stream, proto string) (peer.ID, zerolog.Logger, bool) {
+	from := s.Conn().RemotePeer()
+	log := h.log.With().Str("proto", proto).Stringer("peer", from).Logger()
+	if err := s.Scope().SetService(inferService); err != nil {
+		log.Debug().Err(err).Msg("resource manager refused the stream")
+		s.Reset()
+		return from, log, false
+	}
+	return from, log, true
+}
+
+// reserveIn is readMsg's reserve function for a request read from s: the
+// bytes are accounted to the stream's scope before they are allocated, so a
+// flood of large requests meets the resource manager's limits rather than
+// the machine's. *reserved says what to release.
+func reserveIn(s network.Stream, reserved *int) func(int) error {
+	return func(n int) error {
+		if err := s.Scope().ReserveMemory(n, network.ReservationPriorityAlways); err != nil {
+			return err
+		}
+		*reserved = n
+		return nil
+	}
 }
 
 // runInfer calls the handler, turning a panic into an INTERNAL answer so that

@@ -265,11 +265,8 @@ type serverSession struct {
 // each with its own deadline; anything wrong with the bytes resets the
 // stream, which stops every call on it.
 func (h *Host) handleSession(s network.Stream) {
-	from := s.Conn().RemotePeer()
-	log := h.log.With().Str("proto", SessionProtocol).Stringer("peer", from).Logger()
-	if err := s.Scope().SetService(inferService); err != nil {
-		log.Debug().Err(err).Msg("resource manager refused the stream")
-		s.Reset()
+	from, log, ok := h.acceptInferStream(s, SessionProtocol)
+	if !ok {
 		return
 	}
 	stopReset := context.AfterFunc(h.ctx, func() { s.Reset() })
@@ -281,13 +278,7 @@ func (h *Host) handleSession(s network.Stream) {
 		}
 		f := new(pb.SessionFrame)
 		reserved := 0
-		err := readMsg(s, h.cfg.MaxInferBytes+frameOverhead, f, func(n int) error {
-			if err := s.Scope().ReserveMemory(n, network.ReservationPriorityAlways); err != nil {
-				return err
-			}
-			reserved = n
-			return nil
-		})
+		err := readMsg(s, h.cfg.MaxInferBytes+frameOverhead, f, reserveIn(s, &reserved))
 		if err == nil {
 			err = pb.ValidateSessionFrame(f)
 		}
