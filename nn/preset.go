@@ -83,7 +83,7 @@ var presets = map[string]struct {
 		},
 		recipe: func() TrainConfig {
 			c := DefaultTrainConfig()
-			c.Epochs = 15
+			c.Epochs = 30
 			c.Mixup = 0
 			c.LabelSmoothing = 0.1
 			return c
