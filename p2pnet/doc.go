@@ -1,9 +1,13 @@
 // Package p2pnet is varpar's peer-to-peer transport: one libp2p host per
-// peer and the two stream protocols that peers speak to each other.
+// peer and the stream protocols that peers speak to each other.
 //
 //   - InferProtocol (/varpar/infer/1.0.0): one InferRequest (an image, a
-//     variant, k, an absolute deadline) for one InferAnswer (the variant's
-//     top-k classes and probabilities).
+//     variant, k, a deadline) for one InferAnswer (the variant's top-k
+//     classes and probabilities).
+//   - SessionProtocol (/varpar/infer-session/1.0.0): the same calls, many
+//     on one long-lived stream per pair of peers, numbered, cancellable one
+//     by one. Infer uses it, and falls back to InferProtocol for a peer
+//     that does not speak it.
 //   - WeightsProtocol (/varpar/weights/1.0.0): one WeightsRequest (a SHA-256)
 //     for the weights file in chunks, which the fetcher hashes before it
 //     reports success.
@@ -14,8 +18,8 @@
 // use Noise and yamux over TCP only; nothing is relayed, mapped through NAT or
 // announced by mDNS (gossip finds the peers).
 //
-// Both protocols follow libp2p's ping: a versioned protocol ID, a deadline on
-// every stream, length-delimited protobuf messages (package pb) read under a
+// The protocols follow libp2p's ping: a versioned protocol ID, a deadline on
+// every stream step, length-delimited protobuf messages (package pb) read under a
 // hard size cap and validated before use, Reset on any error and Close on
 // success, and a cancelled context resets the stream. A handler that panics
 // answers INTERNAL instead of taking the process down.

@@ -47,7 +47,7 @@ const (
 
 // errSessionClosed is the error of a call whose session broke before the
 // answer came.
-var errSessionClosed = errors.New("session closed")
+var errSessionClosed = errors.New("p2pnet: session closed")
 
 // clientSession is this host's session with one peer.
 type clientSession struct {

@@ -133,11 +133,16 @@ func TestSessionIdleClose(t *testing.T) {
 	client, server := newHost(t), newHost(t)
 	server.SetInferHandler(topK)
 	ctx := testCtx(t, 10*time.Second)
-	for i := range 4 {
+	for i := range 3 {
 		if _, err := client.Infer(ctx, server.AddrInfo(), testRequest("r", "v")); err != nil {
 			t.Fatalf("call %d: %v", i, err)
 		}
-		time.Sleep(250 * time.Millisecond)
+		// The server closes the quiet session, and the client notices.
+		for end := time.Now().Add(5 * time.Second); sessionCount(client) != 0; time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(end) {
+				t.Fatalf("after call %d the session stayed open past the idle time", i)
+			}
+		}
 	}
 }
 
