@@ -177,6 +177,10 @@ func TestCommandErrors(t *testing.T) {
 		{[]string{"predict", "--family", filepath.Join(dir, "none"), png}, 1, "no such file"},
 		{[]string{"family", "--family", tampered}, 1, "w100-r40.safetensors: sha256 is"},
 		{[]string{"bench", "--family", golden10, "--duration", "0s"}, 2, "--duration > 0"},
+		{[]string{"train", "--family", golden10, "--data", garbage, "--loss-a", "0", "--loss-b", "0"}, 2, "not both zero"},
+		{[]string{"train", "--family", golden10, "--data", garbage, "--loss-b", "-1"}, 2, "non-negative"},
+		{[]string{"train", "--family", golden10, "--data", garbage, "--mixup", "-0.2"}, 2, "--mixup -0.2"},
+		{[]string{"train", "--family", golden10, "--data", garbage, "--label-smoothing", "1"}, 2, "--label-smoothing 1"},
 	}
 	for _, tt := range tests {
 		out, errOut, code := run(t, tt.args...)

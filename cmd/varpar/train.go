@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -51,6 +52,10 @@ a record of the run.`,
 	f.StringVar(&o.onBad, "on-bad-image", "fail", "what a corrupt image does: fail (stop) or skip (report and go on)")
 	f.IntVar(&o.maxSteps, "max-steps", 0, "stop after this many steps in total, writing nothing (for smoke tests; 0: no limit)")
 	f.IntVar(&o.limit, "limit", 0, "train on a stratified subset of this many images (0: all)")
+	f.Float64Var(&o.lossA, "loss-a", 0, "weight a of the variants' own losses (default: the family's recipe)")
+	f.Float64Var(&o.lossB, "loss-b", 0, "weight b of the fused loss (default: the family's recipe)")
+	f.Float64Var(&o.mixup, "mixup", 0, "mixup alpha, 0 for none (default: the family's recipe; the paper uses 0.2)")
+	f.Float64Var(&o.smoothing, "label-smoothing", 0, "label smoothing, 0 to below 1 (default: the family's recipe)")
 	return cmd
 }
 
@@ -67,6 +72,10 @@ type trainOpts struct {
 	onBad       string
 	maxSteps    int
 	limit       int
+	lossA       float64
+	lossB       float64
+	mixup       float64
+	smoothing   float64
 }
 
 func checkpointPath(dir string, base bool) string {
@@ -146,6 +155,27 @@ func runTrain(cmd *cobra.Command, o *trainOpts) error {
 	}
 	if fl.Changed("lr") {
 		cfg.LR = o.lr
+	}
+	if fl.Changed("loss-a") {
+		cfg.LossA = o.lossA
+	}
+	if fl.Changed("loss-b") {
+		cfg.LossB = o.lossB
+	}
+	if fl.Changed("mixup") {
+		cfg.Mixup = o.mixup
+	}
+	if fl.Changed("label-smoothing") {
+		cfg.LabelSmoothing = o.smoothing
+	}
+	if !(cfg.LossA >= 0 && cfg.LossB >= 0 && cfg.LossA+cfg.LossB > 0) || math.IsInf(cfg.LossA+cfg.LossB, 0) {
+		return usagef("--loss-a %v --loss-b %v: want non-negative weights, not both zero", cfg.LossA, cfg.LossB)
+	}
+	if !(cfg.Mixup >= 0) || math.IsInf(cfg.Mixup, 0) {
+		return usagef("--mixup %v: want a finite alpha >= 0", cfg.Mixup)
+	}
+	if !(cfg.LabelSmoothing >= 0 && cfg.LabelSmoothing < 1) {
+		return usagef("--label-smoothing %v: want 0 <= s < 1", cfg.LabelSmoothing)
 	}
 	if cfg.Epochs < 1 || cfg.Batch < 1 {
 		return usagef("the recipe needs at least 1 epoch and a batch of at least 1")
