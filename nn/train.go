@@ -64,8 +64,8 @@ func NewTrainer(specs []Spec, fusion []float64, cfg TrainConfig, pool *Pool) (*T
 	if len(specs) == 0 {
 		return nil, fmt.Errorf("nn: NewTrainer: no models")
 	}
-	if err := checkTrainConfig(&cfg); err != nil {
-		return nil, err
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("nn: NewTrainer: %w", err)
 	}
 	for i := range specs {
 		if err := specs[i].Validate(); err != nil {
@@ -141,14 +141,22 @@ func NewTrainer(specs []Spec, fusion []float64, cfg TrainConfig, pool *Pool) (*T
 	return t, nil
 }
 
-func checkTrainConfig(cfg *TrainConfig) error {
+// Validate reports the first field of the recipe that no training run can
+// use, naming it.
+func (cfg TrainConfig) Validate() error {
 	bad := func(format string, args ...any) error {
-		return fmt.Errorf("nn: NewTrainer: "+format, args...)
+		return fmt.Errorf("nn: recipe: "+format, args...)
 	}
 	finite := func(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
 	switch {
 	case cfg.Batch < 1:
 		return bad("batch %d, want at least 1", cfg.Batch)
+	case cfg.Epochs < 1:
+		return bad("%d epochs, want at least 1", cfg.Epochs)
+	case !finite(cfg.LabelSmoothing) || cfg.LabelSmoothing < 0 || cfg.LabelSmoothing >= 1:
+		return bad("label smoothing %v, want [0, 1)", cfg.LabelSmoothing)
+	case !finite(cfg.Mixup) || cfg.Mixup < 0:
+		return bad("mixup alpha %v, want a finite number >= 0", cfg.Mixup)
 	case !finite(cfg.LossA) || !finite(cfg.LossB) || cfg.LossA < 0 || cfg.LossB < 0 || cfg.LossA+cfg.LossB == 0:
 		return bad("loss weights a=%v b=%v, want non-negative and not both zero", cfg.LossA, cfg.LossB)
 	case !finite(cfg.Momentum) || cfg.Momentum < 0 || cfg.Momentum >= 1:

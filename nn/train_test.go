@@ -373,6 +373,9 @@ func TestNewTrainerErrors(t *testing.T) {
 		{"loss weights", specs, nil, func(c *TrainConfig) { c.LossA, c.LossB = 0, 0 }, "loss weights"},
 		{"dropout", specs, nil, func(c *TrainConfig) { c.Dropout = 1 }, "dropout"},
 		{"schedule", specs, nil, func(c *TrainConfig) { c.Schedule = "step" }, "schedule"},
+		{"epochs", specs, nil, func(c *TrainConfig) { c.Epochs = 0 }, "0 epochs"},
+		{"label smoothing", specs, nil, func(c *TrainConfig) { c.LabelSmoothing = 1 }, "label smoothing 1"},
+		{"mixup", specs, nil, func(c *TrainConfig) { c.Mixup = math.Inf(1) }, "mixup alpha"},
 	}
 	for _, tc := range tests {
 		cfg := ok

@@ -178,9 +178,9 @@ func TestCommandErrors(t *testing.T) {
 		{[]string{"family", "--family", tampered}, 1, "w100-r40.safetensors: sha256 is"},
 		{[]string{"bench", "--family", golden10, "--duration", "0s"}, 2, "--duration > 0"},
 		{[]string{"train", "--family", golden10, "--data", garbage, "--loss-a", "0", "--loss-b", "0"}, 2, "not both zero"},
-		{[]string{"train", "--family", golden10, "--data", garbage, "--loss-b", "-1"}, 2, "non-negative"},
-		{[]string{"train", "--family", golden10, "--data", garbage, "--mixup", "-0.2"}, 2, "--mixup -0.2"},
-		{[]string{"train", "--family", golden10, "--data", garbage, "--label-smoothing", "1"}, 2, "--label-smoothing 1"},
+		{[]string{"train", "--family", golden10, "--data", garbage, "--loss-b", "-1"}, 2, "loss weights a=1 b=-1, want non-negative"},
+		{[]string{"train", "--family", golden10, "--data", garbage, "--mixup", "-0.2"}, 2, "mixup alpha -0.2"},
+		{[]string{"train", "--family", golden10, "--data", garbage, "--label-smoothing", "1"}, 2, "label smoothing 1, want [0, 1)"},
 	}
 	for _, tt := range tests {
 		out, errOut, code := run(t, tt.args...)

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"math"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -168,17 +167,8 @@ func runTrain(cmd *cobra.Command, o *trainOpts) error {
 	if fl.Changed("label-smoothing") {
 		cfg.LabelSmoothing = o.smoothing
 	}
-	if !(cfg.LossA >= 0 && cfg.LossB >= 0 && cfg.LossA+cfg.LossB > 0) || math.IsInf(cfg.LossA+cfg.LossB, 0) {
-		return usagef("--loss-a %v --loss-b %v: want non-negative weights, not both zero", cfg.LossA, cfg.LossB)
-	}
-	if !(cfg.Mixup >= 0) || math.IsInf(cfg.Mixup, 0) {
-		return usagef("--mixup %v: want a finite alpha >= 0", cfg.Mixup)
-	}
-	if !(cfg.LabelSmoothing >= 0 && cfg.LabelSmoothing < 1) {
-		return usagef("--label-smoothing %v: want 0 <= s < 1", cfg.LabelSmoothing)
-	}
-	if cfg.Epochs < 1 || cfg.Batch < 1 {
-		return usagef("the recipe needs at least 1 epoch and a batch of at least 1")
+	if err := cfg.Validate(); err != nil {
+		return usageError{err}
 	}
 	var infos []*nn.VariantInfo
 	var fusion []float64
