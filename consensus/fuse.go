@@ -3,7 +3,6 @@ package consensus
 import (
 	"errors"
 	"fmt"
-	"slices"
 )
 
 // ErrBadAnswer is wrapped by Fuse when an answer does not fit the family.
@@ -97,14 +96,24 @@ func check(a Answer, variants int, scratch []float64, stamp float64) error {
 func Top(scores []float64, k int) []int {
 	k = max(0, min(k, len(scores)))
 	out := make([]int, 0, k)
-	for len(out) < k {
-		best := -1
-		for i, v := range scores {
-			if (best < 0 || v > scores[best]) && !slices.Contains(out, i) {
-				best = i
-			}
+	if k == 0 {
+		return out
+	}
+	// One pass, keeping out sorted: a later index enters only by a strictly
+	// larger score, so ties keep the lower index. O(n·k), not O(n·k²).
+	for i, v := range scores {
+		if len(out) == k && !(v > scores[out[k-1]]) {
+			continue
 		}
-		out = append(out, best)
+		j := len(out)
+		for j > 0 && v > scores[out[j-1]] {
+			j--
+		}
+		if len(out) < k {
+			out = append(out, 0)
+		}
+		copy(out[j+1:], out[j:len(out)-1])
+		out[j] = i
 	}
 	return out
 }

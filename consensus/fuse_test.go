@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"sort"
 	"testing"
 )
 
@@ -186,6 +187,29 @@ func TestTop(t *testing.T) {
 				t.Errorf("Top(%v, %d) = %v, want %v", tt.in, tt.k, got, tt.want)
 				break
 			}
+		}
+	}
+}
+
+// TestTopMatchesSorting: Top agrees with a full stable sort by score on
+// random scores with many ties.
+func TestTopMatchesSorting(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	for range 2000 {
+		n := rng.IntN(40)
+		scores := make([]float64, n)
+		for i := range scores {
+			scores[i] = float64(rng.IntN(6))
+		}
+		order := make([]int, n)
+		for i := range order {
+			order[i] = i
+		}
+		sort.SliceStable(order, func(a, b int) bool { return scores[order[a]] > scores[order[b]] })
+		k := rng.IntN(n + 2)
+		want := order[:min(k, n)]
+		if got := Top(scores, k); !slices.Equal(got, want) {
+			t.Fatalf("Top(%v, %d) = %v, want %v", scores, k, got, want)
 		}
 	}
 }

@@ -196,8 +196,7 @@ func (h *Host) handleInfer(s network.Stream) {
 	now := time.Now()
 	deadline, capped := h.requestDeadline(log, from, req, now)
 	if !deadline.After(now) {
-		h.sendAnswer(s, log, &pb.InferAnswer{RequestId: req.RequestId, Error: pb.ErrorCode_DEADLINE,
-			Message: "deadline passed before the request arrived (are the clocks in sync?)"})
+		h.sendAnswer(s, log, lateAnswer(req))
 		return
 	}
 	// The stream outlives the handler's deadline by deadlineGrace; see below.
@@ -227,8 +226,7 @@ func (h *Host) handleInfer(s network.Stream) {
 		log.Debug().Err(err).Msg("infer abandoned")
 		if errors.Is(err, context.DeadlineExceeded) && capped {
 			// Our limit, not the caller's deadline: tell it so.
-			h.sendAnswer(s, log, &pb.InferAnswer{RequestId: req.RequestId, Error: pb.ErrorCode_DEADLINE,
-				Message: fmt.Sprintf("took longer than this peer allows (%v)", h.cfg.MaxInferTime)})
+			h.sendAnswer(s, log, h.overtimeAnswer(req))
 			return
 		}
 		if errors.Is(err, context.DeadlineExceeded) {
@@ -328,6 +326,20 @@ func reserveIn(s network.Stream, reserved *int) func(int) error {
 		*reserved = n
 		return nil
 	}
+}
+
+// lateAnswer is the DEADLINE answer to a request whose deadline passed before
+// it arrived.
+func lateAnswer(req *pb.InferRequest) *pb.InferAnswer {
+	return &pb.InferAnswer{RequestId: req.RequestId, VariantId: req.VariantId, Error: pb.ErrorCode_DEADLINE,
+		Message: "deadline passed before the request arrived (are the clocks in sync?)"}
+}
+
+// overtimeAnswer is the DEADLINE answer to a request stopped at this peer's
+// Config.MaxInferTime rather than at the caller's deadline.
+func (h *Host) overtimeAnswer(req *pb.InferRequest) *pb.InferAnswer {
+	return &pb.InferAnswer{RequestId: req.RequestId, VariantId: req.VariantId, Error: pb.ErrorCode_DEADLINE,
+		Message: fmt.Sprintf("took longer than this peer allows (%v)", h.cfg.MaxInferTime)}
 }
 
 // runInfer calls the handler, turning a panic into an INTERNAL answer so that

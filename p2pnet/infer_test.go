@@ -92,17 +92,28 @@ func equalInt32(a, b []int32) bool {
 }
 
 // blockingHandler blocks until its context ends and reports that on done.
+// done is closed once, however many calls the handler serves.
 func blockingHandler(started, done chan<- struct{}) InferHandler {
+	var once sync.Once
 	return func(ctx context.Context, _ peer.ID, _ *pb.InferRequest) *pb.InferAnswer {
 		started <- struct{}{}
 		<-ctx.Done()
-		close(done)
+		once.Do(func() { close(done) })
 		return &pb.InferAnswer{Error: pb.ErrorCode_DEADLINE}
 	}
 }
 
-func TestInferDeadline(t *testing.T) {
-	client, server := newHost(t), newHost(t)
+// bothPaths runs test against a server with sessions (what Infer uses by
+// default) and one without (a stream per request).
+func bothPaths(t *testing.T, test func(t *testing.T, mode func(*Config))) {
+	t.Run("session", func(t *testing.T) { test(t, func(*Config) {}) })
+	t.Run("stream", func(t *testing.T) { test(t, func(c *Config) { c.noSessions = true }) })
+}
+
+func TestInferDeadline(t *testing.T) { bothPaths(t, testInferDeadline) }
+
+func testInferDeadline(t *testing.T, mode func(*Config)) {
+	client, server := newHost(t), newHost(t, mode)
 	started, done := make(chan struct{}, 1), make(chan struct{})
 	server.SetInferHandler(blockingHandler(started, done))
 	// Connect first so the deadline measures the call, not the handshake.
@@ -141,7 +152,7 @@ func TestInferDeadline(t *testing.T) {
 
 	// A deadline beyond the server's MaxInferTime: the server gives up at
 	// its limit and says so.
-	capped := newHost(t, func(c *Config) { c.MaxInferTime = 200 * time.Millisecond })
+	capped := newHost(t, mode, func(c *Config) { c.MaxInferTime = 200 * time.Millisecond })
 	started3, done3 := make(chan struct{}, 1), make(chan struct{})
 	capped.SetInferHandler(blockingHandler(started3, done3))
 	ans, err := client.Infer(testCtx(t, 10*time.Second), capped.AddrInfo(), testRequest("long", "v"))
@@ -176,8 +187,12 @@ func TestInferDeadline(t *testing.T) {
 	}
 }
 
-func TestInferCancelResetsStream(t *testing.T) {
-	client, server := newHost(t), newHost(t)
+// TestInferCancel: cancelling Infer stops the remote handler (by a cancel
+// frame on a session, by resetting the stream otherwise).
+func TestInferCancel(t *testing.T) { bothPaths(t, testInferCancel) }
+
+func testInferCancel(t *testing.T, mode func(*Config)) {
+	client, server := newHost(t), newHost(t, mode)
 	started, done := make(chan struct{}, 1), make(chan struct{})
 	server.SetInferHandler(blockingHandler(started, done))
 
@@ -185,7 +200,7 @@ func TestInferCancelResetsStream(t *testing.T) {
 	errc := make(chan error, 1)
 	go func() {
 		// The request's deadline (StreamTimeout, 5 s) is far off: only the
-		// reset can end the handler in time.
+		// cancellation can end the handler in time.
 		_, err := client.Infer(ctx, server.AddrInfo(), testRequest("c", "v"))
 		errc <- err
 	}()
@@ -206,7 +221,7 @@ func TestInferCancelResetsStream(t *testing.T) {
 	select {
 	case <-done:
 	case <-time.After(2 * time.Second):
-		t.Fatal("the remote handler's context was not cancelled by the reset")
+		t.Fatal("the remote handler's context was not cancelled")
 	}
 }
 

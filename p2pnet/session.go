@@ -340,7 +340,7 @@ func (ss *serverSession) start(call uint64, req *pb.InferRequest, reserved int) 
 	case busy:
 		reply(pb.ErrorCode_BUSY, fmt.Sprintf("%d calls already running on this session", maxSessionCalls))
 	case !deadline.After(now):
-		reply(pb.ErrorCode_DEADLINE, "deadline passed before the request arrived (are the clocks in sync?)")
+		ss.write(call, lateAnswer(req))
 	default:
 		ctx, cancel := context.WithDeadline(h.ctx, deadline)
 		ss.mu.Lock()
@@ -361,7 +361,7 @@ func (ss *serverSession) start(call uint64, req *pb.InferRequest, reserved int) 
 			case err == nil:
 				ss.write(call, finishAnswer(log, req, ans))
 			case errors.Is(err, context.DeadlineExceeded) && capped:
-				reply(pb.ErrorCode_DEADLINE, fmt.Sprintf("took longer than this peer allows (%v)", h.cfg.MaxInferTime))
+				ss.write(call, h.overtimeAnswer(req))
 			default:
 				// Cancelled, or past the caller's own deadline: nobody waits.
 				log.Debug().Err(err).Msg("infer abandoned")

@@ -125,11 +125,22 @@ func runLoadgen(cmd *cobra.Command, o loadgenOpts) error {
 		}
 		clients = append(clients, c)
 	}
+	// Request i goes to peer i mod n, or to one drawn by --seed.
+	pick := rand.New(rand.NewPCG(o.seed, 0x9e3779b97f4a7c15))
+	var pickMu sync.Mutex
+	peerFor := func(i int) *apiClient {
+		if o.spread != "random" {
+			return clients[i%len(clients)]
+		}
+		pickMu.Lock()
+		defer pickMu.Unlock()
+		return clients[pick.IntN(len(clients))]
+	}
 	errOut := cmd.ErrOrStderr()
 	if o.healthz {
 		fmt.Fprintf(errOut, "sending %d GET /healthz over %s to %d peers\n", total, o.duration, len(clients))
 		return finishLoadgen(cmd, o, counter, nil, func(ctx context.Context, i int) outcome {
-			return sendHealthz(ctx, clients[i%len(clients)])
+			return sendHealthz(ctx, peerFor(i))
 		})
 	}
 	start := time.Now()
@@ -142,17 +153,9 @@ func runLoadgen(cmd *cobra.Command, o loadgenOpts) error {
 	fmt.Fprintf(errOut, "loaded %s: %d images (%d distinct to send) in %.1fs; sending %d requests over %s to %d peers\n",
 		o.images, w.size, len(w.encoded), time.Since(start).Seconds(), total, o.duration, len(clients))
 
-	pick := rand.New(rand.NewPCG(o.seed, 0x9e3779b97f4a7c15))
-	var pickMu sync.Mutex
 	send := func(ctx context.Context, i int) outcome {
-		c := clients[i%len(clients)]
-		if o.spread == "random" {
-			pickMu.Lock()
-			c = clients[pick.IntN(len(clients))]
-			pickMu.Unlock()
-		}
 		img, label := w.request(i)
-		return sendClassify(ctx, c, img, label, o.params)
+		return sendClassify(ctx, peerFor(i), img, label, o.params)
 	}
 	return finishLoadgen(cmd, o, counter, w.classes, send)
 }

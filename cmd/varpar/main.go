@@ -15,7 +15,9 @@ import (
 var version = "dev"
 
 func main() {
-	if err := newRootCmd().Execute(); err != nil {
+	err := newRootCmd().Execute()
+	stopProfile() // also when the command failed, which skips cobra's post-run hooks
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "varpar:", err)
 		var ue usageError
 		if errors.As(err, &ue) {
@@ -24,6 +26,9 @@ func main() {
 		os.Exit(1)
 	}
 }
+
+// stopProfile ends the --cpuprofile profile, if one was started.
+var stopProfile = func() {}
 
 // usageError marks a bad flag or argument (exit status 2).
 type usageError struct{ error }
@@ -43,7 +48,6 @@ so losing devices costs accuracy, never availability.`,
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	var profile string
-	var profFile *os.File
 	root.PersistentFlags().StringVar(&profile, "cpuprofile", "", "write a Go CPU profile of the command to this file (for go tool pprof)")
 	root.PersistentPreRunE = func(*cobra.Command, []string) error {
 		if profile == "" {
@@ -53,15 +57,17 @@ so losing devices costs accuracy, never availability.`,
 		if err != nil {
 			return fmt.Errorf("--cpuprofile: %w", err)
 		}
-		profFile = f
-		return pprof.StartCPUProfile(f)
-	}
-	root.PersistentPostRun = func(*cobra.Command, []string) {
-		if profFile != nil {
-			pprof.StopCPUProfile()
-			profFile.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			f.Close()
+			return fmt.Errorf("--cpuprofile: %w", err)
 		}
+		stopProfile = func() {
+			pprof.StopCPUProfile()
+			f.Close()
+		}
+		return nil
 	}
+
 	root.AddCommand(newFamilyCmd(), newPredictCmd(), newBenchCmd(), newTrainCmd(), newEvalCmd(), newPeerCmd(), newKeygenCmd(), newClassifyCmd(), newLoadgenCmd(), newDemoCmd())
 	return root
 }

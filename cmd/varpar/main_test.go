@@ -211,3 +211,17 @@ func TestBenchCommand(t *testing.T) {
 		}
 	}
 }
+
+// TestCPUProfileOnFailure: --cpuprofile writes its profile also when the
+// command fails (cobra skips post-run hooks then).
+func TestCPUProfileOnFailure(t *testing.T) {
+	prof := filepath.Join(t.TempDir(), "cpu.prof")
+	_, errOut, code := run(t, "--cpuprofile", prof, "predict", "--family", filepath.Join(t.TempDir(), "none"), "x.png")
+	if code != 1 {
+		t.Fatalf("exit %d (%s), want 1", code, errOut)
+	}
+	fi, err := os.Stat(prof)
+	if err != nil || fi.Size() == 0 {
+		t.Fatalf("profile of a failed command: %v, %v; want a non-empty file", fi, err)
+	}
+}
