@@ -122,7 +122,6 @@ type answer struct {
 	member  string
 	ans     *pb.InferAnswer
 	err     error
-	took    time.Duration
 }
 
 // Classify sends the image to one replica of every live variant (hedging to a
@@ -239,10 +238,7 @@ func (p *Peer) Classify(ctx context.Context, r Request) (*Result, error) {
 			res.Missing = append(res.Missing, v.ID)
 		}
 	}
-	total := 0.0
-	for _, w := range p.weights {
-		total += w
-	}
+	total := p.totalWeight
 	for _, c := range consensus.Top(scores, k) {
 		if scores[c] == 0 {
 			break
@@ -388,5 +384,5 @@ func (p *Peer) callReplica(ctx context.Context, variant int, m memberView, req *
 	if err != nil && ctx.Err() == nil {
 		p.log.Debug().Err(err).Str("replica", m.Name).Str("variant", req.VariantId).Msg("replica failed")
 	}
-	return answer{variant: variant, member: m.Name, ans: ans, err: err, took: took}
+	return answer{variant: variant, member: m.Name, ans: ans, err: err}
 }

@@ -193,7 +193,7 @@ func (p *Peer) Cluster() ClusterView {
 		}
 	}
 	for _, m := range view {
-		mi := MemberInfo{Name: m.Name, Addr: m.Addr, PeerID: m.PeerID.String(), Speed: float64(m.Meta.Speed),
+		mi := MemberInfo{Name: m.Name, Addr: m.Addr, PeerID: m.P2P.ID.String(), Speed: float64(m.Meta.Speed),
 			Load: float64(m.Meta.Load), Version: m.Meta.SoftwareVersion, Variants: []string{}}
 		for _, v := range m.Meta.Variants {
 			mi.Variants = append(mi.Variants, v.VariantId)

@@ -43,9 +43,11 @@ type Peer struct {
 	manifest *nn.Manifest
 	famDir   string
 	weights  []float64 // fusion weights, family order
-	shas     []string  // variant weights' SHA-256, family order
-	index    map[string]int
-	key      []byte
+	// totalWeight is their sum: a fused score over it is a confidence.
+	totalWeight float64
+	shas        []string // variant weights' SHA-256, family order
+	index       map[string]int
+	key         []byte
 
 	store   *Store
 	pool    *nn.Pool
@@ -73,12 +75,11 @@ type Peer struct {
 
 // memberView is a member as the peer sees it: gossip's view plus its metadata.
 type memberView struct {
-	Name   string
-	Addr   string // gossip address
-	Meta   *pb.NodeMeta
-	PeerID peer.ID
-	P2P    peer.AddrInfo
-	Self   bool
+	Name string
+	Addr string // gossip address
+	Meta *pb.NodeMeta
+	P2P  peer.AddrInfo
+	Self bool
 }
 
 // New checks cfg, loads the family manifest and the cluster key, and prepares
@@ -110,6 +111,9 @@ func New(cfg Config, logger zerolog.Logger) (*Peer, error) {
 		manifest: man, famDir: famDir, weights: man.FusionWeights(), key: key,
 		index: map[string]int{}, servers: map[string]*server{}, loading: map[string]bool{},
 		replicas: map[peerKey]*replicaStats{}, kick: make(chan struct{}, 1),
+	}
+	for _, w := range p.weights {
+		p.totalWeight += w
 	}
 	for i, v := range man.Variants {
 		p.index[v.ID] = i
@@ -383,7 +387,7 @@ func (p *Peer) load(id string) {
 		p.log.Error().Err(err).Str("variant", id).Msg("stored weights do not load")
 		return
 	}
-	s := newServer(id, i, v.SHA256, m, p.pool, p.cfg.QueueDepth)
+	s := newServer(id, v.SHA256, m, p.pool, p.cfg.QueueDepth)
 	p.mu.Lock()
 	if p.ctx.Err() != nil || p.servers[id] != nil {
 		p.mu.Unlock()
@@ -474,7 +478,7 @@ func (p *Peer) readView() []memberView {
 		if err != nil {
 			continue
 		}
-		out = append(out, memberView{Name: m.Name, Addr: m.Address(), Meta: meta, PeerID: id,
+		out = append(out, memberView{Name: m.Name, Addr: m.Address(), Meta: meta,
 			P2P: peer.AddrInfo{ID: id, Addrs: []multiaddr.Multiaddr{addr}}, Self: m.Name == p.cfg.NodeName})
 	}
 	return out

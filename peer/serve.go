@@ -22,8 +22,6 @@ import (
 // instead, so the initiator can hedge elsewhere.
 type server struct {
 	id     string
-	index  int // variant index in the family
-	sha    string
 	shaRaw []byte
 	runner *nn.Runner
 	depth  int64
@@ -34,13 +32,12 @@ type server struct {
 
 	computeNS atomic.Int64 // moving average of one request's compute time
 	queued    atomic.Int64 // requests waiting or running
-	served    atomic.Int64
 }
 
-func newServer(id string, index int, sha string, m *nn.Model, pool *nn.Pool, depth int) *server {
+func newServer(id, sha string, m *nn.Model, pool *nn.Pool, depth int) *server {
 	raw, _ := hex.DecodeString(sha)
 	classes := m.Classes()
-	s := &server{id: id, index: index, sha: sha, shaRaw: raw, runner: m.NewRunner(pool), depth: int64(depth),
+	s := &server{id: id, shaRaw: raw, runner: m.NewRunner(pool), depth: int64(depth),
 		turn: make(chan struct{}, 1), done: make(chan struct{}),
 		idx: make([]int32, classes), val: make([]float32, classes)}
 	// A first guess until requests are measured: 1 ms per 10M MACs.
@@ -89,7 +86,6 @@ func (s *server) submit(ctx context.Context, img image.Image, k int) (*pb.InferA
 	// Exponential moving average, weight 1/8 for the newest.
 	old := s.computeNS.Load()
 	s.computeNS.Store(old + (took.Nanoseconds()-old)/8)
-	s.served.Add(1)
 	return &pb.InferAnswer{
 		VariantId:   s.id,
 		ModelSha256: s.shaRaw,

@@ -40,7 +40,7 @@ func testServer(t *testing.T, depth int) (*server, image.Image) {
 	for y := 4; y < 24; y++ { // a vertical stroke: a one
 		img.Pix[y*28+13], img.Pix[y*28+14] = 255, 255
 	}
-	return newServer(v.ID, 0, v.SHA256, m, pool, depth), img
+	return newServer(v.ID, v.SHA256, m, pool, depth), img
 }
 
 func TestServerAnswersLikeTheRunner(t *testing.T) {
@@ -137,8 +137,10 @@ func TestServerStopFailsWaitersAndWaitsForTheRunningOne(t *testing.T) {
 			errs <- err
 		}()
 	}
-	for s.load() < 3 {
-		time.Sleep(time.Millisecond)
+	for end := time.Now().Add(5 * time.Second); s.load() < 3; time.Sleep(time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatalf("load %d, want 3 waiting", s.load())
+		}
 	}
 	stopped := make(chan struct{})
 	go func() {
