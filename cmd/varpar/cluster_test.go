@@ -215,7 +215,7 @@ func TestClusterJoinAndClassify(t *testing.T) {
 		t.Fatal(err)
 	}
 	if local.Top[0].Class != label {
-		t.Logf("local fusion says %s for a %s", local.Top[0].Class, label)
+		t.Errorf("local fusion says %s for a %s", local.Top[0].Class, label)
 	}
 	// Quorum 4: every variant answers, so no early decision and the same set.
 	all := slices.Sorted(slices.Values(first.Variants))

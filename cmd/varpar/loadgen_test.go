@@ -113,7 +113,7 @@ func TestLoadgenCommand(t *testing.T) {
 		t.Errorf("got %+v; want 40 requests, sent or dropped, each a success or a 503", s)
 	}
 	if s.Errors["HTTP 503"] < 6 || s.Accuracy == nil || *s.Accuracy != 1 || s.MeanAnswering != 3 {
-		t.Errorf("got %+v; want 8 503s, accuracy 1, 3 variants answering", s)
+		t.Errorf("got %+v; want at least 6 of the 8 503s (a request may be dropped), accuracy 1, 3 variants answering", s)
 	}
 	if s.ErrorSamples["HTTP 503"] != "peer answered 503 Service Unavailable: peer: quorum not reached" {
 		t.Errorf("first 503's message: %q", s.ErrorSamples["HTTP 503"])
