@@ -22,7 +22,7 @@ import (
 // cancellation of one), the server writes a SessionAnswer per call, in any
 // order. Opening a stream per request (InferProtocol) costs a handful of
 // muxer frames, a protocol negotiation and a handler goroutine; on a session
-// a call is one frame each way (BenchmarkInferRoundTrip: about 4x less time
+// a call is one frame each way (BenchmarkInferRoundTrip: about 3x less time
 // per call on loopback). Infer uses a session when the peer speaks it and
 // falls back to InferProtocol when it does not.
 const SessionProtocol = "/varpar/infer-session/1.0.0"
