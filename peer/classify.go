@@ -278,7 +278,7 @@ func newRequestID() string {
 // replicasOf lists the members serving variant id with the family's weights,
 // this peer first (no network), then by fewest outstanding calls and lowest
 // latency.
-func (p *Peer) replicasOf(view []memberView, id, sha string) []memberView {
+func (p *Peer) replicasOf(view []memberView, id string, sha []byte) []memberView {
 	var reps []memberView
 	for _, m := range view {
 		if serves(m.Meta, id, sha) {
@@ -371,7 +371,7 @@ func (p *Peer) callReplica(ctx context.Context, variant int, m memberView, req *
 			err = verr
 		} else if ans.Error != pb.ErrorCode_OK {
 			err = fmt.Errorf("%s: %s: %s", m.Name, ans.Error, ans.Message)
-		} else if hex.EncodeToString(ans.ModelSha256) != p.shas[variant] {
+		} else if !bytes.Equal(ans.ModelSha256, p.shas[variant]) {
 			err = fmt.Errorf("%s answered with other weights for %s", m.Name, req.VariantId)
 		}
 	}

@@ -1,6 +1,7 @@
 package peer
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"errors"
@@ -45,7 +46,7 @@ type Peer struct {
 	weights  []float64 // fusion weights, family order
 	// totalWeight is their sum: a fused score over it is a confidence.
 	totalWeight float64
-	shas        []string // variant weights' SHA-256, family order
+	shas        [][]byte // variant weights' SHA-256, raw, family order
 	index       map[string]int
 	key         []byte
 
@@ -117,7 +118,11 @@ func New(cfg Config, logger zerolog.Logger) (*Peer, error) {
 	}
 	for i, v := range man.Variants {
 		p.index[v.ID] = i
-		p.shas = append(p.shas, v.SHA256)
+		raw, err := hex.DecodeString(v.SHA256) // DecodeManifest checked it is hex
+		if err != nil {
+			return nil, fmt.Errorf("%s: variant %s: sha256: %w", famDir, v.ID, err)
+		}
+		p.shas = append(p.shas, raw)
 	}
 	for _, id := range cfg.Pinned {
 		if _, ok := p.index[id]; !ok {
@@ -299,8 +304,8 @@ func (p *Peer) reconcile() {
 	var members []consensus.Member
 	for _, m := range view {
 		var serving []string
-		for _, v := range p.manifest.Variants {
-			if serves(m.Meta, v.ID, v.SHA256) {
+		for i, v := range p.manifest.Variants {
+			if serves(m.Meta, v.ID, p.shas[i]) {
 				serving = append(serving, v.ID)
 			}
 		}
@@ -346,7 +351,7 @@ func (p *Peer) reconcile() {
 	p.metrics.members.Set(float64(len(view)))
 }
 
-func servedElsewhere(view []memberView, self, id, sha string) bool {
+func servedElsewhere(view []memberView, self, id string, sha []byte) bool {
 	for _, m := range view {
 		if m.Name != self && serves(m.Meta, id, sha) {
 			return true
@@ -355,9 +360,9 @@ func servedElsewhere(view []memberView, self, id, sha string) bool {
 	return false
 }
 
-func serves(meta *pb.NodeMeta, id, sha string) bool {
+func serves(meta *pb.NodeMeta, id string, sha []byte) bool {
 	for _, v := range meta.Variants {
-		if v.VariantId == id && hex.EncodeToString(v.ModelSha256) == sha {
+		if v.VariantId == id && bytes.Equal(v.ModelSha256, sha) {
 			return true
 		}
 	}
@@ -409,7 +414,7 @@ func (p *Peer) fetch(v nn.VariantInfo) error {
 	limit := v.Spec.Params()*8 + 1<<20 // F32 weights plus header room, with margin
 	var errs []error
 	for _, m := range view {
-		if m.Self || !serves(m.Meta, v.ID, v.SHA256) {
+		if m.Self || !serves(m.Meta, v.ID, p.shas[p.index[v.ID]]) {
 			continue
 		}
 		ctx, cancel := context.WithTimeout(p.ctx, time.Minute)
