@@ -176,15 +176,21 @@ type Family struct {
 	Base     *Model    // nil when the manifest has no base
 }
 
-// LoadFamily reads dir/family.json and every variant's weights, checking each
-// file's SHA-256 against the manifest before decoding a byte of it.
-func LoadFamily(dir string) (*Family, error) {
+// ReadManifest reads and validates dir/family.json, refusing a file larger
+// than a manifest may be before reading all of it.
+func ReadManifest(dir string) (*Manifest, error) {
 	path := filepath.Join(dir, "family.json")
 	data, err := readFileCapped(path, maxManifestBytes)
 	if err != nil {
 		return nil, err
 	}
-	m, err := DecodeManifest(path, data)
+	return DecodeManifest(path, data)
+}
+
+// LoadFamily reads dir/family.json and every variant's weights, checking each
+// file's SHA-256 against the manifest before decoding a byte of it.
+func LoadFamily(dir string) (*Family, error) {
+	m, err := ReadManifest(dir)
 	if err != nil {
 		return nil, err
 	}

@@ -99,11 +99,7 @@ func New(cfg Config, logger zerolog.Logger) (*Peer, error) {
 			return nil, err
 		}
 	}
-	raw, err := os.ReadFile(filepath.Join(famDir, "family.json"))
-	if err != nil {
-		return nil, err
-	}
-	man, err := nn.DecodeManifest(filepath.Join(famDir, "family.json"), raw)
+	man, err := nn.ReadManifest(famDir)
 	if err != nil {
 		return nil, err
 	}

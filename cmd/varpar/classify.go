@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/varpar/varpar/peer"
 )
@@ -67,9 +68,7 @@ text; the exit status is then 1, after every image has been tried.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&peerURL, "peer", "", "the peer's HTTP API (http://host:port)")
-	f.IntVar(&p.K, "k", 0, "classes each variant answers with (0: the peer's default)")
-	f.DurationVar(&p.Deadline, "deadline", 0, "time the peer may take (0: the peer's default)")
-	f.IntVar(&p.Quorum, "quorum", 0, "variants that must answer (0: the peer's default)")
+	p.addFlags(f)
 	f.StringVar(&tokenFile, "token-file", "", "file holding the API bearer token")
 	f.BoolVar(&asJSON, "json", false, "print the peer's JSON answer, one object per line")
 	return cmd
@@ -137,6 +136,14 @@ type classifyParams struct {
 	K        int
 	Quorum   int
 	Deadline time.Duration
+}
+
+// addFlags registers --k, --quorum and --deadline, the request parameters
+// classify, loadgen and demo send; 0 leaves each to the serving peer.
+func (p *classifyParams) addFlags(f *pflag.FlagSet) {
+	f.IntVar(&p.K, "k", 0, "classes each variant answers with (0: the serving peer's default)")
+	f.IntVar(&p.Quorum, "quorum", 0, "variants that must answer (0: the serving peer's default)")
+	f.DurationVar(&p.Deadline, "deadline", 0, "time the serving peer may take per request (0: its default, 2s unless configured)")
 }
 
 // maxDeadline is the longest deadline_ms the API takes.

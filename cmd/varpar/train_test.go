@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -120,5 +121,32 @@ func TestTrainResumeAfterKill(t *testing.T) {
 	}
 	if fused := a.Training.ValAccuracy[len(a.Training.ValAccuracy)-1]; fused < 0.5 {
 		t.Errorf("fused validation accuracy %.3f after 3 short epochs, want > 0.5", fused)
+	}
+}
+
+// TestProgressRate: the images/s shown is the run's steps times the batch
+// over the run's time, not the current epoch's images over the run's time
+// (which fell at every epoch, to 11 img/s just after a validation pass).
+func TestProgressRate(t *testing.T) {
+	var buf bytes.Buffer
+	p := newProgress(&buf, 1000, 100, 128)
+	p.start = time.Now().Add(-10 * time.Second)
+	// 50 steps of this run in 10 s, 10 of them in the current epoch.
+	p.update(150, 3, epochSum{loss: 20, steps: 10, images: 1280, fusedCorrect: 640})
+	var rate float64
+	line := buf.String()
+	i := strings.Index(line, " img/s")
+	if i < 0 {
+		t.Fatalf("no img/s in %q", line)
+	}
+	f := strings.Fields(line[:i])
+	if _, err := fmt.Sscan(f[len(f)-1], &rate); err != nil {
+		t.Fatalf("%q: %v", line, err)
+	}
+	if want := 50 * 128 / 10.0; rate < 0.95*want || rate > want {
+		t.Errorf("rate %v img/s, want about %v: %q", rate, want, line)
+	}
+	if !strings.Contains(line, "epoch 4 ") || !strings.Contains(line, "loss 2.0000") || !strings.Contains(line, "fused acc  50.0%") {
+		t.Errorf("progress line %q: want epoch 4, loss 2.0000, fused acc 50.0%%", line)
 	}
 }
