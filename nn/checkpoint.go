@@ -3,6 +3,7 @@ package nn
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -210,6 +211,12 @@ func checkCkptTensor(st *Safetensors, path, name string, shape []int, want map[s
 	}
 	if !sameShape(got.Shape(), shape) {
 		return &TensorError{File: path, Tensor: name, Field: "shape", Found: fmt.Sprint([]int(got.Shape())), Want: fmt.Sprint(shape)}
+	}
+	// A damaged value would poison every step after the resume.
+	for _, v := range got.Float32s() {
+		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+			return &TensorError{File: path, Tensor: name, Field: "data", Found: "a non-finite value", Want: "finite values"}
+		}
 	}
 	return nil
 }

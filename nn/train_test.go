@@ -447,3 +447,87 @@ func TestTrainerNonTemporal(t *testing.T) {
 		}
 	}
 }
+
+// FuzzLoadCheckpoint feeds LoadCheckpoint damaged checkpoints: it must
+// return an error (never panic) and then leave the trainer as it was, or
+// load finite values and report a sane step count and only the caller's
+// metadata.
+func FuzzLoadCheckpoint(f *testing.F) {
+	specs := gcSpecs()
+	cfg := DefaultTrainConfig()
+	cfg.Batch = 2
+	src := newTrainerT(f, specs, cfg, nil)
+	in, tg, _ := trainSquares(specs, cfg.Batch, 1)
+	src.Step(in, tg, 0.1)
+	path := filepath.Join(f.TempDir(), "ckpt.safetensors")
+	if err := src.SaveCheckpoint(path, map[string]string{"epoch": "1"}); err != nil {
+		f.Fatal(err)
+	}
+	good, err := os.ReadFile(path)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(good)
+	f.Add(good[:len(good)/2])
+	st, err := DecodeSafetensors("seed", good)
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, kv := range [][2]string{{ckptSteps, "-1"}, {ckptSteps, "x"}, {ckptModels, "3"}, {ckptSpec + "1", "{"}, {ckptVersion, "2"}} {
+		md := map[string]string{}
+		for k, v := range st.Metadata {
+			md[k] = v
+		}
+		md[kv[0]] = kv[1]
+		var buf bytes.Buffer
+		if err := WriteSafetensors(&buf, st.Names, st.Tensors, md); err != nil {
+			f.Fatal(err)
+		}
+		f.Add(buf.Bytes())
+	}
+	// A NaN where a weight should be.
+	name := st.Names[0]
+	nan := append([]float32(nil), st.Tensors[name].Float32s()...)
+	nan[0] = float32(math.NaN())
+	tensors := map[string]*tensor.Dense{}
+	for k, v := range st.Tensors {
+		tensors[k] = v
+	}
+	tensors[name] = tensor.New(tensor.WithShape(st.Tensors[name].Shape()...), tensor.WithBacking(nan))
+	var buf bytes.Buffer
+	if err := WriteSafetensors(&buf, st.Names, tensors, st.Metadata); err != nil {
+		f.Fatal(err)
+	}
+	f.Add(buf.Bytes())
+
+	dst := newTrainerT(f, specs, cfg, nil)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p := filepath.Join(t.TempDir(), "c.safetensors")
+		if err := os.WriteFile(p, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		before := trainerState(dst)
+		meta, err := dst.LoadCheckpoint(p)
+		if err != nil {
+			if _, _, ok := trainSameBits(before, trainerState(dst)); !ok {
+				t.Fatalf("a refused checkpoint (%v) changed the trainer", err)
+			}
+			return
+		}
+		if dst.Steps() < 0 {
+			t.Errorf("Steps() = %d", dst.Steps())
+		}
+		for k := range meta {
+			if strings.HasPrefix(k, ckptPrefix) {
+				t.Errorf("metadata returned the trainer's key %q", k)
+			}
+		}
+		for _, s := range trainerState(dst) {
+			for _, v := range s {
+				if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+					t.Fatalf("loaded a non-finite value")
+				}
+			}
+		}
+	})
+}
