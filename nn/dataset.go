@@ -14,6 +14,14 @@ type Dataset struct {
 	Name    string
 	Classes []string // ordered: label i is Classes[i]
 	Samples []Sample
+
+	// Ignored counts the files of an image folder or archive left out
+	// because their names are not *.jpg, *.jpeg or *.png, or because they
+	// lie beside the class folders (hidden files aside), so that a caller
+	// can say so: a folder of .bmp or .webp images would otherwise lose
+	// them without a word. IgnoredExample is the first in byte order.
+	Ignored        int
+	IgnoredExample string
 }
 
 // BadImagePolicy says what a loader does with an image it cannot decode.

@@ -64,10 +64,12 @@ func (e *DatasetError) Error() string { return fmt.Sprintf("%s: %s", e.Path, e.M
 //
 // In a folder or archive, only files named *.jpg, *.jpeg or *.png (any
 // case) are images, decoded by content whatever the extension says; other
-// files (README, labels.txt, Thumbs.db) are ignored, as are files and
-// folders whose name starts with "." (.DS_Store, macOS "._x.jpg" resource
-// forks, .git). Images directly in the top folder, beside the class
-// folders, are ignored too, as torchvision's ImageFolder does.
+// files (README, labels.txt, Thumbs.db) are left out and counted in
+// Dataset.Ignored (train and eval print a note); files and folders whose
+// name starts with "." (.DS_Store, macOS "._x.jpg" resource forks, .git)
+// are left out without a count. Images directly in the top folder, beside
+// the class folders, are left out (and counted) too, as torchvision's
+// ImageFolder does.
 //
 // Sample order is deterministic: by class, then by path inside the class
 // folder (byte order). Images are decoded in parallel by GOMAXPROCS

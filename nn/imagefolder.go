@@ -25,8 +25,18 @@ const maxFolderDepth = 32
 // folderListing is what a folder or an archive holds, before the layout is
 // interpreted.
 type folderListing struct {
-	images []imageEntry        // files with an image extension, not hidden
-	dirs   map[string]struct{} // every folder, including those only implied by a file's path; "" is the root
+	images  []imageEntry        // files with an image extension, not hidden
+	dirs    map[string]struct{} // every folder, including those only implied by a file's path; "" is the root
+	ignored int                 // other regular files, not hidden: not images by their name
+	ignEx   string              // the first of them in byte order
+}
+
+// ignore counts a file that is not an image by its name.
+func (l *folderListing) ignore(rel string) {
+	if l.ignored == 0 || rel < l.ignEx {
+		l.ignEx = rel
+	}
+	l.ignored++
 }
 
 func newFolderListing() *folderListing {
@@ -117,6 +127,8 @@ func walkFolder(l *folderListing, dir, rel string, ancestors []os.FileInfo) erro
 			}
 		case isImageName(name):
 			l.images = append(l.images, imageEntry{rel: childRel, path: full, file: full})
+		default:
+			l.ignore(childRel)
 		}
 	}
 	return nil
@@ -177,6 +189,7 @@ func readTar(name string, r io.Reader) (*folderListing, error) {
 			continue // links, devices, FIFOs: not images
 		}
 		if !isImageName(rel) {
+			l.ignore(rel)
 			continue
 		}
 		e := imageEntry{rel: rel, path: name + ":" + rel}
@@ -282,7 +295,8 @@ func finishFolder(where string, l *folderListing, opts LoadOptions, display func
 		}
 		class, _, nested := strings.Cut(rest, "/")
 		if !nested {
-			continue // an image beside the class folders
+			l.ignore(e.rel) // an image beside the class folders
+			continue
 		}
 		e.label = label[class]
 		chosen = append(chosen, e)
@@ -316,7 +330,11 @@ func finishFolder(where string, l *folderListing, opts LoadOptions, display func
 			return nil, &DatasetError{Path: display(classDirs[i]), Msg: fmt.Sprintf("class %q has no images left after skipping the bad ones", classes[i])}
 		}
 	}
-	return &Dataset{Name: datasetName(where), Classes: classes, Samples: samples}, nil
+	d := &Dataset{Name: datasetName(where), Classes: classes, Samples: samples, Ignored: l.ignored}
+	if l.ignored > 0 {
+		d.IgnoredExample = display(l.ignEx)
+	}
+	return d, nil
 }
 
 // isSparse reports whether a tar member is stored as a sparse file, in the

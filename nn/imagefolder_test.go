@@ -263,6 +263,11 @@ func checkFolderDataset(t *testing.T, d *Dataset, fx []dsFixture, base string) {
 		}
 		checkPixels(t, s, f, data)
 	}
+	// README.txt, cat/labels.csv and stray.png (beside the class folders)
+	// are counted as left out; hidden files are not.
+	if d.Ignored != 3 || !strings.HasSuffix(filepath.ToSlash(d.IgnoredExample), "train/README.txt") {
+		t.Errorf("ignored %d files, first %q; want 3, first .../train/README.txt", d.Ignored, d.IgnoredExample)
+	}
 }
 
 // sameSamples reports whether two data sets hold the same images, labels
