@@ -21,8 +21,8 @@ func cifarSetting() [][4]int {
 }
 
 // A preset variant: width, resolution and last_channel differ (as in the
-// paper), and for width 0.5 one 160-channel block is kept instead of three so
-// that it stays under the parameter budget.
+// paper); a trimmed variant keeps one 160-channel block instead of three, so
+// that a width above 0.35 stays under the parameter budget.
 type presetVariant struct {
 	width   float64
 	res     int
@@ -75,11 +75,11 @@ var presets = map[string]struct {
 		std:     [3]float32{0.2470, 0.2435, 0.2616},
 		variants: []presetVariant{
 			{0.35, 32, 768, false},
+			{0.5, 28, 384, true},
+			{0.4, 30, 512, true},
+			{0.45, 28, 512, true},
 			{0.35, 28, 640, false},
 			{0.5, 24, 384, true},
-			{0.35, 24, 512, false},
-			{0.5, 20, 256, true},
-			{0.35, 20, 384, false},
 		},
 		recipe: func() TrainConfig {
 			c := DefaultTrainConfig()
