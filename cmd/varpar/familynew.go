@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -37,10 +38,13 @@ base, the paper's lower bounds; "varpar family --family DIR" prints the ratios.`
 			if err != nil {
 				return usageError{err}
 			}
+			var old *nn.Manifest
 			if _, err := os.Stat(filepath.Join(out, "family.json")); err == nil && !force {
 				return fmt.Errorf("%s already holds a family; pass --force to overwrite it", out)
 			} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
 				return err
+			} else if err == nil {
+				old, _ = nn.ReadManifest(out) // a damaged one leaves its files behind
 			}
 			if err := os.MkdirAll(out, 0o755); err != nil {
 				return err
@@ -69,6 +73,7 @@ base, the paper's lower bounds; "varpar family --family DIR" prints the ratios.`
 			if err := nn.SaveManifest(out, m); err != nil {
 				return err
 			}
+			removeReplaced(cmd.ErrOrStderr(), out, old, m)
 			f, err := nn.LoadFamily(out)
 			if err != nil {
 				return err
@@ -82,4 +87,36 @@ base, the paper's lower bounds; "varpar family --family DIR" prints the ratios.`
 	cmd.Flags().Int64Var(&seed, "seed", 1, "seed of the initial weights and of the recipe")
 	cmd.Flags().BoolVar(&force, "force", false, "overwrite a family already in --out")
 	return cmd
+}
+
+// removeReplaced deletes what a family overwritten by --force leaves behind:
+// the old manifest's weight files that the new one does not name, and
+// checkpoints of interrupted runs (of the old models, which train would
+// refuse to resume).
+func removeReplaced(w io.Writer, dir string, old, cur *nn.Manifest) {
+	keep := map[string]bool{}
+	for _, v := range cur.Variants {
+		keep[v.Weights] = true
+	}
+	if cur.Base != nil {
+		keep[cur.Base.Weights] = true
+	}
+	var stale []string
+	if old != nil {
+		for _, v := range old.Variants {
+			stale = append(stale, v.Weights)
+		}
+		if old.Base != nil {
+			stale = append(stale, old.Base.Weights)
+		}
+	}
+	stale = append(stale, filepath.Base(checkpointPath(dir, false)), filepath.Base(checkpointPath(dir, true)))
+	for _, name := range stale {
+		if keep[name] || name != filepath.Base(name) {
+			continue
+		}
+		if err := os.Remove(filepath.Join(dir, name)); err == nil {
+			fmt.Fprintf(w, "removed %s (not part of the new family)\n", filepath.Join(dir, name))
+		}
+	}
 }

@@ -101,6 +101,9 @@ func loadDatasetFlag(cmd *cobra.Command, path, onBad string) (*nn.Dataset, error
 		return nil, err
 	}
 	fmt.Fprintf(cmd.ErrOrStderr(), "loaded %s: %d images, %d classes in %.1fs\n", path, len(d.Samples), len(d.Classes), time.Since(start).Seconds())
+	if d.Ignored > 0 {
+		fmt.Fprintf(cmd.ErrOrStderr(), "note: %d files left out: not named *.jpg, *.jpeg or *.png, or not inside a class folder (e.g. %s)\n", d.Ignored, d.IgnoredExample)
+	}
 	return d, nil
 }
 
@@ -231,6 +234,10 @@ func runTrain(cmd *cobra.Command, o *trainOpts) error {
 		}
 		wallBefore, _ = strconv.ParseFloat(meta["wall_seconds"], 64)
 		fmt.Fprintf(stderr, "resuming %s after epoch %d of %d\n", ckpt, startEpoch, cfg.Epochs)
+		if th := meta["threads"]; th != "" && th != strconv.Itoa(pool.Threads()) {
+			fmt.Fprintf(stderr, "note: the checkpoint was written on %s threads and this run has %d: it trains on, but the weights will not be bit-identical to an uninterrupted run (--threads %s would be)\n",
+				th, pool.Threads(), th)
+		}
 	}
 
 	what := fmt.Sprintf("%d variants jointly", len(specs))
@@ -272,7 +279,8 @@ func runTrain(cmd *cobra.Command, o *trainOpts) error {
 		}
 		bar.epochDone(epoch, cfg.Epochs, sum, valAcc, ids(infos))
 		meta := map[string]string{"epoch": strconv.Itoa(epoch + 1), "config": string(cfgJSON), "data": o.data,
-			"val_fraction": fmt.Sprint(o.valFraction), "limit": strconv.Itoa(o.limit), "wall_seconds": strconv.FormatFloat(wall, 'f', 1, 64)}
+			"val_fraction": fmt.Sprint(o.valFraction), "limit": strconv.Itoa(o.limit), "wall_seconds": strconv.FormatFloat(wall, 'f', 1, 64),
+			"threads": strconv.Itoa(pool.Threads())}
 		if err := tr.SaveCheckpoint(ckpt, meta); err != nil {
 			return err
 		}
@@ -280,6 +288,13 @@ func runTrain(cmd *cobra.Command, o *trainOpts) error {
 	if stopped {
 		fmt.Fprintf(stderr, "stopped after %d steps (--max-steps); nothing written\n", o.maxSteps)
 		return nil
+	}
+	if valAcc == nil && val != nil {
+		// Resumed from the last epoch's checkpoint: nothing was trained
+		// in this run, but the record still gets its validation.
+		if valAcc, err = validate(tr, man, infos, fusion, val, pool); err != nil {
+			return err
+		}
 	}
 	// Write the weights, then the manifest that names them.
 	for i, v := range infos {
@@ -295,7 +310,7 @@ func runTrain(cmd *cobra.Command, o *trainOpts) error {
 	rec := &nn.TrainingRecord{
 		Command: "varpar " + strings.Join(os.Args[1:], " "), Data: o.data, ValFraction: o.valFraction,
 		Config: cfg, Epochs: cfg.Epochs, Threads: pool.Threads(), WallSeconds: wall,
-		ImagesPerS:  float64((cfg.Epochs-startEpoch)*perEpoch*cfg.Batch) / time.Since(runStart).Seconds(),
+		ImagesPerS:  float64(cfg.Epochs*perEpoch*cfg.Batch) / wall, // over the whole run, resumes included
 		ValAccuracy: valAcc, Machine: machine(), Finished: time.Now().UTC().Format(time.RFC3339),
 	}
 	if o.base {

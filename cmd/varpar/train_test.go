@@ -59,8 +59,21 @@ func TestTrainResumeAfterKill(t *testing.T) {
 		}
 		dirs = append(dirs, dir)
 	}
-	if _, errOut, code := run(t, args(dirs[0])...); code != 0 {
-		t.Fatalf("train: exit %d: %s", code, errOut)
+	_, straightErr, code := run(t, args(dirs[0])...)
+	if code != 0 {
+		t.Fatalf("train: exit %d: %s", code, straightErr)
+	}
+	// The training loss falls from the first epoch to the last.
+	var losses []float64
+	for _, line := range strings.Split(straightErr, "\n") {
+		var e, n int
+		var l float64
+		if _, err := fmt.Sscanf(line, "epoch %d/%d: loss %g,", &e, &n, &l); err == nil {
+			losses = append(losses, l)
+		}
+	}
+	if len(losses) != 3 || !(losses[2] < 0.8*losses[0]) {
+		t.Errorf("epoch losses %v, want 3 falling by at least 20%%; stderr:\n%s", losses, straightErr)
 	}
 
 	// Start the second run, wait for the first checkpoint, kill -9.
@@ -122,6 +135,32 @@ func TestTrainResumeAfterKill(t *testing.T) {
 	if fused := a.Training.ValAccuracy[len(a.Training.ValAccuracy)-1]; fused < 0.5 {
 		t.Errorf("fused validation accuracy %.3f after 3 short epochs, want > 0.5", fused)
 	}
+
+	// varpar eval on the MNIST test digits: every variant, the fusion and
+	// both subset sizes, well above chance (10%).
+	test := filepath.Join(filepath.Dir(data), "t10k-images-idx3-ubyte.gz")
+	out, errOut, code := run(t, "eval", "--family", dirs[0], "--data", test, "--json", "--threads", "2")
+	if code != 0 {
+		t.Fatalf("eval: exit %d: %s", code, errOut)
+	}
+	var rep nn.EvalReport
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("eval --json: %v in %q", err, out)
+	}
+	if rep.Images != 10000 || rep.K != 5 || len(rep.Variants) != 2 || len(rep.Subsets) != 2 || rep.Base == nil {
+		t.Errorf("eval report %+v: want 10000 images, k 5, 2 variants, 2 subset sizes and the base", rep)
+	}
+	for _, v := range rep.Variants {
+		if v.Accuracy < 0.5 {
+			t.Errorf("variant %s: test accuracy %.3f, want > 0.5", v.ID, v.Accuracy)
+		}
+	}
+	if rep.Fused < 0.5 || len(rep.Subsets) == 2 && (rep.Subsets[1].Count != 1 || rep.Subsets[1].Mean != rep.Fused || rep.Subsets[0].Min > rep.Subsets[0].Mean) {
+		t.Errorf("eval: fused %.3f, subsets %+v: want fused > 0.5, one subset of 2 equal to it, min <= mean", rep.Fused, rep.Subsets)
+	}
+	if _, errOut, code := run(t, "eval", "--family", dirs[0], "--data", test, "--k", "11"); code != 2 || !strings.Contains(errOut, "--k 11") {
+		t.Errorf("eval --k 11: exit %d, %q; want a usage error naming --k", code, errOut)
+	}
 }
 
 // TestProgressRate: the images/s shown is the run's steps times the batch
@@ -148,5 +187,41 @@ func TestProgressRate(t *testing.T) {
 	}
 	if !strings.Contains(line, "epoch 4 ") || !strings.Contains(line, "loss 2.0000") || !strings.Contains(line, "fused acc  50.0%") {
 		t.Errorf("progress line %q: want epoch 4, loss 2.0000, fused acc 50.0%%", line)
+	}
+}
+
+// TestFamilyNewForce: family new refuses to overwrite a family without
+// --force; with it, the old variants' weight files that the new family does
+// not name and any interrupted run's checkpoint are removed.
+func TestFamilyNewForce(t *testing.T) {
+	dir := t.TempDir()
+	if _, errOut, code := run(t, "family", "new", "--preset", "mnist", "--variants", "4", "--out", dir); code != 0 {
+		t.Fatalf("family new: %s", errOut)
+	}
+	four := readManifest(t, dir)
+	ckpt := checkpointPath(dir, false)
+	if err := os.WriteFile(ckpt, []byte("an old run"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, errOut, code := run(t, "family", "new", "--preset", "mnist", "--variants", "2", "--out", dir); code == 0 || !strings.Contains(errOut, "--force") {
+		t.Fatalf("family new over a family without --force: exit %d, %q", code, errOut)
+	}
+	if _, errOut, code := run(t, "family", "new", "--preset", "mnist", "--variants", "2", "--out", dir, "--force"); code != 0 {
+		t.Fatalf("family new --force: %s", errOut)
+	}
+	for i, v := range four.Variants {
+		_, err := os.Stat(filepath.Join(dir, v.Weights))
+		if gone := os.IsNotExist(err); gone != (i >= 2) {
+			t.Errorf("variant %d %s: removed=%v, want removed only for variants 3 and 4", i+1, v.Weights, gone)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, four.Base.Weights)); err != nil {
+		t.Errorf("base weights: %v", err)
+	}
+	if _, err := os.Stat(ckpt); !os.IsNotExist(err) {
+		t.Errorf("checkpoint of the old family still there (%v)", err)
+	}
+	if two := readManifest(t, dir); len(two.Variants) != 2 {
+		t.Errorf("new family has %d variants, want 2", len(two.Variants))
 	}
 }
