@@ -132,6 +132,11 @@ func (t *Trainer) LoadCheckpoint(path string) (meta map[string]string, err error
 	if err != nil {
 		return nil, err
 	}
+	return t.restore(path, st)
+}
+
+// restore is LoadCheckpoint after the file is decoded; path is for errors.
+func (t *Trainer) restore(path string, st *Safetensors) (meta map[string]string, err error) {
 	md := st.Metadata
 	if v := md[ckptVersion]; v != "1" {
 		return nil, &FormatError{File: path, Msg: fmt.Sprintf("not a varpar training checkpoint (%s is %q, want \"1\")", ckptVersion, v)}
