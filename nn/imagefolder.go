@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
@@ -27,16 +28,16 @@ const maxFolderDepth = 32
 type folderListing struct {
 	images  []imageEntry        // files with an image extension, not hidden
 	dirs    map[string]struct{} // every folder, including those only implied by a file's path; "" is the root
-	ignored int                 // other regular files, not hidden: not images by their name
-	ignEx   string              // the first of them in byte order
+	ignored map[string]struct{} // other regular files, not hidden: not images by their name, or beside the class folders
 }
 
-// ignore counts a file that is not an image by its name.
+// ignore records a file left out; a name seen twice (a tar may repeat a
+// member) counts once.
 func (l *folderListing) ignore(rel string) {
-	if l.ignored == 0 || rel < l.ignEx {
-		l.ignEx = rel
+	if l.ignored == nil {
+		l.ignored = map[string]struct{}{}
 	}
-	l.ignored++
+	l.ignored[rel] = struct{}{}
 }
 
 func newFolderListing() *folderListing {
@@ -127,8 +128,8 @@ func walkFolder(l *folderListing, dir, rel string, ancestors []os.FileInfo) erro
 			}
 		case isImageName(name):
 			l.images = append(l.images, imageEntry{rel: childRel, path: full, file: full})
-		default:
-			l.ignore(childRel)
+		case e.Type().IsRegular() || info != nil && info.Mode().IsRegular():
+			l.ignore(childRel) // not FIFOs, sockets, devices or dangling links
 		}
 	}
 	return nil
@@ -330,9 +331,9 @@ func finishFolder(where string, l *folderListing, opts LoadOptions, display func
 			return nil, &DatasetError{Path: display(classDirs[i]), Msg: fmt.Sprintf("class %q has no images left after skipping the bad ones", classes[i])}
 		}
 	}
-	d := &Dataset{Name: datasetName(where), Classes: classes, Samples: samples, Ignored: l.ignored}
-	if l.ignored > 0 {
-		d.IgnoredExample = display(l.ignEx)
+	d := &Dataset{Name: datasetName(where), Classes: classes, Samples: samples, Ignored: len(l.ignored)}
+	if len(l.ignored) > 0 {
+		d.IgnoredExample = display(slices.Min(slices.Collect(maps.Keys(l.ignored))))
 	}
 	return d, nil
 }

@@ -725,3 +725,28 @@ func TestTarSparseIsNotAnImage(t *testing.T) {
 		t.Error("a plain member seen as sparse")
 	}
 }
+
+// TestIgnoredCount: a tar that repeats a non-image member counts it once,
+// and links, FIFOs and devices are not counted (they are not files that
+// could have been images).
+func TestIgnoredCount(t *testing.T) {
+	png1 := dsEncode(t, dsImage(1, 2, 2), "png")
+	members := []tarMember{
+		{"a/0.png", tar.TypeReg, png1},
+		{"a/notes.txt", tar.TypeReg, []byte("x")},
+		{"a/notes.txt", tar.TypeReg, []byte("y")},
+		{"a/link.txt", tar.TypeSymlink, nil},
+		{"a/fifo", tar.TypeFifo, nil},
+		{"b/1.bmp", tar.TypeReg, []byte("BM")},
+		{"b/1.png", tar.TypeReg, png1},
+	}
+	p := filepath.Join(t.TempDir(), "set.tar")
+	dsWrite(t, p, tarFrom(t, members, false))
+	d, err := LoadDataset(p, LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Ignored != 2 || d.IgnoredExample != p+":a/notes.txt" {
+		t.Errorf("ignored %d, first %q; want 2 (a/notes.txt once, b/1.bmp), first %s:a/notes.txt", d.Ignored, d.IgnoredExample, p)
+	}
+}

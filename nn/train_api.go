@@ -63,7 +63,7 @@ type TrainingRecord struct {
 	Epochs      int         `json:"epochs_done"`
 	Threads     int         `json:"threads"`
 	WallSeconds float64     `json:"wall_seconds"`           // summed over resumed runs
-	ImagesPerS  float64     `json:"images_per_s"`           // mean training throughput
+	ImagesPerS  float64     `json:"images_per_s"`           // mean over the whole run (validation and checkpoints included)
 	ValAccuracy []float64   `json:"val_accuracy,omitempty"` // per model at the end (variants..., fused)
 	Machine     string      `json:"machine"`                // CPU model and cores
 	Finished    string      `json:"finished"`               // RFC 3339

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -36,8 +37,9 @@ func FuzzLoadConfigFile(f *testing.F) {
 	})
 }
 
-// FuzzReadClusterKey: a key file is accepted only as 32 bytes in base64
-// (surrounding space allowed), and the key returned is those bytes.
+// FuzzReadClusterKey: a key file holding the canonical base64 of 32 bytes
+// (surrounding space and line breaks allowed) is accepted as those bytes,
+// and whatever is accepted is 32 bytes.
 func FuzzReadClusterKey(f *testing.F) {
 	f.Add([]byte(base64.StdEncoding.EncodeToString(make([]byte, ClusterKeySize)) + "\n"))
 	f.Add([]byte("not base64"))
@@ -48,13 +50,15 @@ func FuzzReadClusterKey(f *testing.F) {
 			t.Fatal(err)
 		}
 		key, err := ReadClusterKey(path)
-		want, derr := base64.StdEncoding.DecodeString(strings.TrimSpace(string(data)))
-		ok := derr == nil && len(want) == ClusterKeySize
-		if (err == nil) != ok {
-			t.Fatalf("ReadClusterKey(%q): err %v, want accepted=%v", data, err, ok)
+		if err == nil && len(key) != ClusterKeySize {
+			t.Fatalf("ReadClusterKey(%q) accepted a %d-byte key", data, len(key))
 		}
-		if ok && string(key) != string(want) {
-			t.Fatalf("key %x, want %x", key, want)
+		text := strings.NewReplacer("\r", "", "\n", "").Replace(strings.TrimSpace(string(data)))
+		want, derr := base64.StdEncoding.Strict().DecodeString(text)
+		if derr == nil && len(want) == ClusterKeySize && base64.StdEncoding.EncodeToString(want) == text {
+			if err != nil || string(key) != string(want) {
+				t.Fatalf("ReadClusterKey(%q) = %x, %v; want %x", data, key, err, want)
+			}
 		}
 	})
 }
@@ -79,6 +83,10 @@ func FuzzIntParam(f *testing.F) {
 			}
 		case v < 1 || v > 10:
 			t.Errorf("query %q: k=%d outside [1, 10]", rawQuery, v)
+		default:
+			if want, err := strconv.Atoi(r.URL.Query().Get("k")); err != nil || v != want {
+				t.Errorf("query %q: k=%d, want %d (%v)", rawQuery, v, want, err)
+			}
 		}
 	})
 }

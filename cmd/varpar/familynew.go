@@ -90,9 +90,9 @@ base, the paper's lower bounds; "varpar family --family DIR" prints the ratios.`
 }
 
 // removeReplaced deletes what a family overwritten by --force leaves behind:
-// the old manifest's weight files that the new one does not name, and
-// checkpoints of interrupted runs (of the old models, which train would
-// refuse to resume).
+// the old manifest's weight files (*.safetensors) that the new one does not
+// name, and the checkpoints of interrupted runs: --force starts the family
+// over, and a stale checkpoint would stop the next train until removed.
 func removeReplaced(w io.Writer, dir string, old, cur *nn.Manifest) {
 	keep := map[string]bool{}
 	for _, v := range cur.Variants {
@@ -112,7 +112,8 @@ func removeReplaced(w io.Writer, dir string, old, cur *nn.Manifest) {
 	}
 	stale = append(stale, filepath.Base(checkpointPath(dir, false)), filepath.Base(checkpointPath(dir, true)))
 	for _, name := range stale {
-		if keep[name] || name != filepath.Base(name) {
+		if keep[name] || name != filepath.Base(name) || name == "family.json" ||
+			!strings.HasSuffix(name, ".safetensors") && !strings.HasSuffix(name, ".ckpt") {
 			continue
 		}
 		if err := os.Remove(filepath.Join(dir, name)); err == nil {
