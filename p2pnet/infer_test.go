@@ -447,3 +447,42 @@ func TestInferClockSkew(t *testing.T) {
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// TestSessionBadAnswer: on a session, an answer that is not valid fails its
+// own call with ErrBadMessage (checked once, against its request) and the
+// session goes on carrying the next call.
+func TestSessionBadAnswer(t *testing.T) {
+	client, server := newHost(t), newHost(t)
+	var opened atomic.Int32
+	server.host.SetStreamHandler(SessionProtocol, func(s network.Stream) {
+		opened.Add(1)
+		for {
+			var f pb.SessionFrame
+			if err := readMsg(s, 1<<20, &f, nil); err != nil {
+				s.Reset()
+				return
+			}
+			if f.Cancel {
+				continue
+			}
+			ans := topK(context.Background(), "", f.Request)
+			ans.RequestId, ans.VariantId = f.Request.RequestId, f.Request.VariantId
+			if f.Request.RequestId == "bad" {
+				ans.Probs[0] = 2 // not a probability
+			}
+			if err := writeMsg(s, &pb.SessionAnswer{Call: f.Call, Answer: ans}); err != nil {
+				return
+			}
+		}
+	})
+	ctx := testCtx(t, 10*time.Second)
+	if _, err := client.Infer(ctx, server.AddrInfo(), testRequest("bad", "v")); !errors.Is(err, ErrBadMessage) || !errors.Is(err, pb.ErrInvalid) {
+		t.Fatalf("invalid answer on a session: got %v, want ErrBadMessage wrapping pb.ErrInvalid", err)
+	}
+	if ans, err := client.Infer(ctx, server.AddrInfo(), testRequest("good", "v")); err != nil || ans.Error != pb.ErrorCode_OK {
+		t.Fatalf("next call on the session: got %v, %v", ans, err)
+	}
+	if n := opened.Load(); n != 1 {
+		t.Errorf("%d sessions opened, want the one carrying both calls", n)
+	}
+}

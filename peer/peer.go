@@ -388,7 +388,7 @@ func (p *Peer) load(id string) {
 		p.log.Error().Err(err).Str("variant", id).Msg("stored weights do not load")
 		return
 	}
-	s := newServer(id, v.SHA256, m, p.pool, p.cfg.QueueDepth)
+	s := newServer(id, p.shas[i], m, p.pool, p.cfg.QueueDepth)
 	p.mu.Lock()
 	if p.ctx.Err() != nil || p.servers[id] != nil {
 		p.mu.Unlock()

@@ -3,7 +3,6 @@ package peer
 import (
 	"bytes"
 	"context"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"image"
@@ -34,10 +33,9 @@ type server struct {
 	queued    atomic.Int64 // requests waiting or running
 }
 
-func newServer(id, sha string, m *nn.Model, pool *nn.Pool, depth int) *server {
-	raw, _ := hex.DecodeString(sha)
+func newServer(id string, sha []byte, m *nn.Model, pool *nn.Pool, depth int) *server {
 	classes := m.Classes()
-	s := &server{id: id, shaRaw: raw, runner: m.NewRunner(pool), depth: int64(depth),
+	s := &server{id: id, shaRaw: sha, runner: m.NewRunner(pool), depth: int64(depth),
 		turn: make(chan struct{}, 1), done: make(chan struct{}),
 		idx: make([]int32, classes), val: make([]float32, classes)}
 	// A first guess until requests are measured: 1 ms per 10M MACs.

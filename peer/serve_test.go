@@ -2,10 +2,9 @@ package peer
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"image"
-	"os"
-	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -21,11 +20,7 @@ func testServer(t *testing.T, depth int) (*server, image.Image) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	raw, err := os.ReadFile(filepath.Join(dir, "family.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	man, err := nn.DecodeManifest("family.json", raw)
+	man, err := nn.ReadManifest(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +35,11 @@ func testServer(t *testing.T, depth int) (*server, image.Image) {
 	for y := 4; y < 24; y++ { // a vertical stroke: a one
 		img.Pix[y*28+13], img.Pix[y*28+14] = 255, 255
 	}
-	return newServer(v.ID, v.SHA256, m, pool, depth), img
+	sha, err := hex.DecodeString(v.SHA256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return newServer(v.ID, sha, m, pool, depth), img
 }
 
 func TestServerAnswersLikeTheRunner(t *testing.T) {

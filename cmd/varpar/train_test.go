@@ -27,15 +27,11 @@ func mnistTrainFile(tb testing.TB) string {
 
 func readManifest(tb testing.TB, dir string) *nn.Manifest {
 	tb.Helper()
-	data, err := os.ReadFile(filepath.Join(dir, "family.json"))
+	m, err := nn.ReadManifest(dir)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	var m nn.Manifest
-	if err := json.Unmarshal(data, &m); err != nil {
-		tb.Fatal(err)
-	}
-	return &m
+	return m
 }
 
 // TestTrainResumeAfterKill trains a small family twice on real MNIST digits:
