@@ -17,6 +17,7 @@ import (
 	"github.com/varpar/varpar/consensus"
 	"github.com/varpar/varpar/nn"
 	"github.com/varpar/varpar/p2pnet/pb"
+	"github.com/varpar/varpar/peer/api"
 )
 
 // handleInfer serves one inference request from another peer.
@@ -70,37 +71,6 @@ type Request struct {
 	Deadline time.Duration // 0: the peer's default
 }
 
-// Result is the decision and how it was reached.
-type Result struct {
-	RequestID  string       `json:"request_id"`
-	Class      string       `json:"class"`
-	Index      int          `json:"index"`
-	Confidence float64      `json:"confidence"` // fused score / sum of the fusion weights of the family
-	Top        []ClassScore `json:"top"`
-	Answered   []string     `json:"answered"` // variants whose answers were fused
-	Missing    []string     `json:"missing"`  // variants that did not answer in time (or have no live replica)
-	QuorumMet  bool         `json:"quorum_met"`
-	Early      bool         `json:"early_decision"`
-	LatencyMS  float64      `json:"latency_ms"`
-	// Per answered variant: when its answer arrived (ms after the request
-	// reached this peer) and the compute time it reported.
-	Timings map[string]VariantTiming `json:"timings"`
-}
-
-// VariantTiming is when one variant's answer arrived and what it cost.
-type VariantTiming struct {
-	Member    string  `json:"member"`
-	ArrivedMS float64 `json:"arrived_ms"`
-	ComputeMS float64 `json:"compute_ms"`
-}
-
-// ClassScore is one class of the fused top-k.
-type ClassScore struct {
-	Index int     `json:"index"`
-	Class string  `json:"class"`
-	Score float64 `json:"score"`
-}
-
 // ErrNoQuorum is returned (wrapped) when too few variants answered.
 var ErrNoQuorum = errors.New("peer: quorum not reached")
 
@@ -127,7 +97,7 @@ type answer struct {
 // Classify sends the image to one replica of every live variant (hedging to a
 // second after HedgeDelay), fuses the answers as they come and returns as soon
 // as consensus decides, never after the deadline.
-func (p *Peer) Classify(ctx context.Context, r Request) (*Result, error) {
+func (p *Peer) Classify(ctx context.Context, r Request) (*api.Result, error) {
 	start := time.Now()
 	classes := len(p.manifest.Classes)
 	k := r.K
@@ -197,7 +167,7 @@ func (p *Peer) Classify(ctx context.Context, r Request) (*Result, error) {
 	tally := consensus.Tally{Weights: p.weights, Outstanding: outstanding, Quorum: quorum}
 	scores := make([]float64, classes)
 	answeredBy := map[int]bool{}
-	timings := map[string]VariantTiming{}
+	timings := map[string]api.VariantTiming{}
 	var dec consensus.Decision
 	decide := func() bool {
 		dec, err = consensus.Decide(tally, scores)
@@ -215,7 +185,7 @@ func (p *Peer) Classify(ctx context.Context, r Request) (*Result, error) {
 			tally.Outstanding = remove(tally.Outstanding, a.variant)
 			if a.err == nil && !answeredBy[a.variant] {
 				answeredBy[a.variant] = true
-				timings[p.manifest.Variants[a.variant].ID] = VariantTiming{Member: a.member,
+				timings[p.manifest.Variants[a.variant].ID] = api.VariantTiming{Member: a.member,
 					ArrivedMS: ms(time.Since(start)), ComputeMS: float64(a.ans.ComputeUs) / 1000}
 				tally.Answers = append(tally.Answers, consensus.Answer{Variant: a.variant, Indices: a.ans.Indices, Probs: a.ans.Probs})
 			}
@@ -229,8 +199,8 @@ func (p *Peer) Classify(ctx context.Context, r Request) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	res := &Result{RequestID: id, Index: dec.Class, QuorumMet: dec.Outcome == consensus.Decided, Early: dec.Early,
-		Answered: []string{}, Missing: []string{}, Top: []ClassScore{}, Timings: timings}
+	res := &api.Result{RequestID: id, Index: dec.Class, QuorumMet: dec.Outcome == consensus.Decided, Early: dec.Early,
+		Answered: []string{}, Missing: []string{}, Top: []api.ClassScore{}, Timings: timings}
 	for i, v := range p.manifest.Variants {
 		if answeredBy[i] {
 			res.Answered = append(res.Answered, v.ID)
@@ -243,7 +213,7 @@ func (p *Peer) Classify(ctx context.Context, r Request) (*Result, error) {
 		if scores[c] == 0 {
 			break
 		}
-		res.Top = append(res.Top, ClassScore{Index: c, Class: p.manifest.Classes[c], Score: scores[c] / total})
+		res.Top = append(res.Top, api.ClassScore{Index: c, Class: p.manifest.Classes[c], Score: scores[c] / total})
 	}
 	if dec.Class >= 0 {
 		res.Class = p.manifest.Classes[dec.Class]

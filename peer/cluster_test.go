@@ -15,6 +15,8 @@ import (
 
 	"github.com/rs/zerolog"
 	"go.uber.org/goleak"
+
+	"github.com/varpar/varpar/peer/api"
 )
 
 // startPeers starts n peers in this process on loopback (ports chosen by the
@@ -129,7 +131,7 @@ func TestPeersInProcess(t *testing.T) {
 	converged(t, peers, 30*time.Second)
 	img := digitPNG(t)
 	nv := len(peers[0].manifest.Variants)
-	var first *Result
+	var first *api.Result
 	for _, p := range peers {
 		res, err := p.Classify(context.Background(), Request{Image: img, Quorum: nv})
 		if err != nil {

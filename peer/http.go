@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/varpar/varpar/peer/api"
 )
 
 // startHTTP serves the JSON API: POST /v1/classify, GET /v1/cluster,
@@ -71,7 +73,7 @@ func (p *Peer) startHTTP() error {
 func httpError(w http.ResponseWriter, code int, msg string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
-	json.NewEncoder(w).Encode(map[string]string{"error": msg})
+	json.NewEncoder(w).Encode(api.ErrorBody{Error: msg})
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
@@ -137,10 +139,7 @@ func (p *Peer) serveClassify(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case errors.Is(err, ErrNoQuorum):
 		p.metrics.requests.WithLabelValues("no_quorum").Inc()
-		writeJSON(w, http.StatusServiceUnavailable, struct {
-			Error string `json:"error"`
-			*Result
-		}{err.Error(), res})
+		writeJSON(w, http.StatusServiceUnavailable, api.ClassifyAnswer{Error: err.Error(), Result: res})
 	case errors.Is(err, ErrBadRequest):
 		bad(http.StatusBadRequest, err)
 	case err != nil:
@@ -154,34 +153,12 @@ func (p *Peer) serveClassify(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// ClusterView is GET /v1/cluster.
-type ClusterView struct {
-	Self       string              `json:"self"`
-	Family     string              `json:"family"`
-	Variants   []string            `json:"variants"`
-	Members    []MemberInfo        `json:"members"`
-	Assignment map[string][]string `json:"assignment"` // variant → members the plan gives it
-	Serving    map[string][]string `json:"serving"`    // variant → members announcing it
-	Unserved   []string            `json:"unserved,omitempty"`
-}
-
-// MemberInfo is one member in ClusterView.
-type MemberInfo struct {
-	Name     string   `json:"name"`
-	Addr     string   `json:"addr"`
-	PeerID   string   `json:"peer_id"`
-	Variants []string `json:"variants"`
-	Speed    float64  `json:"speed"`
-	Load     float64  `json:"load"`
-	Version  string   `json:"version"`
-}
-
 // Cluster reports the membership, the plan and who serves what.
-func (p *Peer) Cluster() ClusterView {
+func (p *Peer) Cluster() api.ClusterView {
 	p.mu.Lock()
 	view, plan := p.view, p.plan
 	p.mu.Unlock()
-	cv := ClusterView{Self: p.cfg.NodeName, Family: p.manifest.Name, Assignment: plan.Holders,
+	cv := api.ClusterView{Self: p.cfg.NodeName, Family: p.manifest.Name, Assignment: plan.Holders,
 		Serving: map[string][]string{}, Unserved: plan.Unserved}
 	for i, v := range p.manifest.Variants {
 		cv.Variants = append(cv.Variants, v.ID)
@@ -193,7 +170,7 @@ func (p *Peer) Cluster() ClusterView {
 		}
 	}
 	for _, m := range view {
-		mi := MemberInfo{Name: m.Name, Addr: m.Addr, PeerID: m.P2P.ID.String(), Speed: float64(m.Meta.Speed),
+		mi := api.MemberInfo{Name: m.Name, Addr: m.Addr, PeerID: m.P2P.ID.String(), Speed: float64(m.Meta.Speed),
 			Load: float64(m.Meta.Load), Version: m.Meta.SoftwareVersion, Variants: []string{}}
 		for _, v := range m.Meta.Variants {
 			mi.Variants = append(mi.Variants, v.VariantId)

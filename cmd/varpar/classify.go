@@ -17,7 +17,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"github.com/varpar/varpar/peer"
+	"github.com/varpar/varpar/peer/api"
 )
 
 func newClassifyCmd() *cobra.Command {
@@ -252,10 +252,10 @@ func (c *apiClient) do(req *http.Request) (*http.Response, error) {
 	return c.http.Do(req)
 }
 
-// apiResult is a classify answer: peer.Result, and on a refusal the error.
+// apiResult is a classify answer: api.Result, and on a refusal the error.
 type apiResult struct {
 	Error string `json:"error,omitempty"`
-	peer.Result
+	api.Result
 }
 
 // classifyResponse is one exchange: the status, the raw body and its decoding.
@@ -332,7 +332,7 @@ func (c *apiClient) get(ctx context.Context, path string) (int, []byte, error) {
 }
 
 // cluster fetches GET /v1/cluster.
-func (c *apiClient) cluster(ctx context.Context) (*peer.ClusterView, error) {
+func (c *apiClient) cluster(ctx context.Context) (*api.ClusterView, error) {
 	status, body, err := c.get(ctx, "/v1/cluster")
 	if err != nil {
 		return nil, err
@@ -340,7 +340,7 @@ func (c *apiClient) cluster(ctx context.Context) (*peer.ClusterView, error) {
 	if status != http.StatusOK {
 		return nil, &apiError{Status: status, Msg: strings.TrimSpace(string(body))}
 	}
-	var cv peer.ClusterView
+	var cv api.ClusterView
 	if err := json.Unmarshal(body, &cv); err != nil {
 		return nil, fmt.Errorf("/v1/cluster: %w", err)
 	}

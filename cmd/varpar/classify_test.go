@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/varpar/varpar/peer"
+	"github.com/varpar/varpar/peer/api"
 )
 
 // fakePeer answers POST /v1/classify as a peer would: "bad" bodies get 400,
@@ -36,8 +36,8 @@ func (f *fakePeer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.got = append(f.got, r.URL.RawQuery)
 	f.mu.Unlock()
 	body, _ := io.ReadAll(r.Body)
-	res := peer.Result{RequestID: "r1", Class: "7", Index: 7, Confidence: 0.95,
-		Top:      []peer.ClassScore{{Index: 7, Class: "7", Score: 0.95}},
+	res := api.Result{RequestID: "r1", Class: "7", Index: 7, Confidence: 0.95,
+		Top:      []api.ClassScore{{Index: 7, Class: "7", Score: 0.95}},
 		Answered: []string{"w1", "w2"}, Missing: []string{"w3"}, QuorumMet: true, Early: true, LatencyMS: 3.5}
 	switch string(body) {
 	case "bad":
@@ -46,7 +46,7 @@ func (f *fakePeer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		res.QuorumMet, res.Early, res.Answered, res.Missing = false, false, []string{"w1"}, []string{"w2", "w3"}
 		httpJSON(w, http.StatusServiceUnavailable, struct {
 			Error string `json:"error"`
-			*peer.Result
+			*api.Result
 		}{"peer: quorum not reached: 1 of 2 needed variants answered", &res})
 	default:
 		httpJSON(w, http.StatusOK, res)

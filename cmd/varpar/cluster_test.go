@@ -33,6 +33,7 @@ import (
 
 	"github.com/varpar/varpar/nn"
 	"github.com/varpar/varpar/peer"
+	"github.com/varpar/varpar/peer/api"
 )
 
 const readyTimeout = 60 * time.Second
@@ -130,7 +131,7 @@ func named(prefix string, n int) []peerSpec {
 	return out
 }
 
-func waitReady(t *testing.T, c *localCluster, ps []*localPeer) *peer.ClusterView {
+func waitReady(t *testing.T, c *localCluster, ps []*localPeer) *api.ClusterView {
 	t.Helper()
 	cv, err := c.waitReady(context.Background(), ps, readyTimeout)
 	if err != nil {
@@ -176,7 +177,7 @@ func TestClusterJoinAndClassify(t *testing.T) {
 	img, label := digit(t, 0)
 	ps := startPeers(t, c, named("p", 4)...)
 	waitReady(t, c, ps)
-	var first *peer.ClusterView
+	var first *api.ClusterView
 	eventually(t, 20*time.Second, func() string {
 		for i, p := range ps {
 			cv, err := p.api.cluster(context.Background())

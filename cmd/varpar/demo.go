@@ -27,6 +27,7 @@ import (
 	"github.com/varpar/varpar/models"
 	"github.com/varpar/varpar/nn"
 	"github.com/varpar/varpar/peer"
+	"github.com/varpar/varpar/peer/api"
 )
 
 type demoOpts struct {
@@ -337,7 +338,7 @@ func fileExists(path string) bool {
 // chooseVictim picks the peer whose death costs the most variants: the one
 // that alone serves the most variants (ties: the first by name), and returns
 // those variants. With every variant replicated, it picks the first peer.
-func chooseVictim(cv *peer.ClusterView, candidates []string) (string, []string) {
+func chooseVictim(cv *api.ClusterView, candidates []string) (string, []string) {
 	names := slices.Sorted(slices.Values(candidates))
 	best, bestSole := "", []string(nil)
 	for _, n := range names {
@@ -377,7 +378,7 @@ func watchRecovery(ctx context.Context, c *apiClient, victim string, done chan<-
 
 // printMoves prints the plan a live peer now has and how many variants the
 // survivors took on, next to the least they had to: the victim's sole ones.
-func printMoves(w io.Writer, before *peer.ClusterView, c *apiClient, victim string, least int) {
+func printMoves(w io.Writer, before *api.ClusterView, c *apiClient, victim string, least int) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	now, err := c.cluster(ctx)
@@ -408,7 +409,7 @@ func printMoves(w io.Writer, before *peer.ClusterView, c *apiClient, victim stri
 	fmt.Fprintf(w, " the survivors took on %d variant(s); %d at the least (what %s alone served)\n", took, least, victim)
 }
 
-func hasMember(cv *peer.ClusterView, name string) bool {
+func hasMember(cv *api.ClusterView, name string) bool {
 	for _, m := range cv.Members {
 		if m.Name == name {
 			return true
@@ -417,7 +418,7 @@ func hasMember(cv *peer.ClusterView, name string) bool {
 	return false
 }
 
-func allServed(cv *peer.ClusterView) bool {
+func allServed(cv *api.ClusterView) bool {
 	for _, v := range cv.Variants {
 		if len(cv.Serving[v]) == 0 {
 			return false
@@ -773,7 +774,7 @@ func (c *localCluster) shutdown(timeout time.Duration, keepLogs bool) error {
 // waitReady waits until every peer in ps answers /readyz, sees exactly ps
 // as members and every variant served, and returns the first peer's view.
 // On timeout the error says what each peer still lacks, with its last logs.
-func (c *localCluster) waitReady(ctx context.Context, ps []*localPeer, timeout time.Duration) (*peer.ClusterView, error) {
+func (c *localCluster) waitReady(ctx context.Context, ps []*localPeer, timeout time.Duration) (*api.ClusterView, error) {
 	var want []string
 	for _, p := range ps {
 		want = append(want, p.Name)
@@ -784,7 +785,7 @@ func (c *localCluster) waitReady(ctx context.Context, ps []*localPeer, timeout t
 	defer tick.Stop()
 	for {
 		var lacking []string
-		var first *peer.ClusterView
+		var first *api.ClusterView
 		for i, p := range ps {
 			if p.hasExited() {
 				return nil, fmt.Errorf("peer %s exited while the cluster formed (%v)%s", p.Name, p.waitErr, logTails([]*localPeer{p}, 15))
@@ -811,7 +812,7 @@ func (c *localCluster) waitReady(ctx context.Context, ps []*localPeer, timeout t
 }
 
 // readiness returns the peer's view, or why it is not ready yet.
-func (p *localPeer) readiness(ctx context.Context, want []string) (*peer.ClusterView, string) {
+func (p *localPeer) readiness(ctx context.Context, want []string) (*api.ClusterView, string) {
 	rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	status, body, err := p.api.get(rctx, "/readyz")
@@ -847,7 +848,7 @@ func (p *localPeer) readiness(ctx context.Context, want []string) (*peer.Cluster
 // planSettled says why the members do not serve exactly what the plan gives
 // them ("" when they do): after a join, a peer keeps the variants it hands
 // over until their new holder announces them.
-func planSettled(cv *peer.ClusterView) string {
+func planSettled(cv *api.ClusterView) string {
 	planned := map[string][]string{}
 	for v, holders := range cv.Assignment {
 		for _, m := range holders {

@@ -17,11 +17,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/varpar/varpar/peer"
+	"github.com/varpar/varpar/peer/api"
 )
 
 func TestChooseVictim(t *testing.T) {
-	cv := &peer.ClusterView{
+	cv := &api.ClusterView{
 		Variants: []string{"v1", "v2", "v3", "v4"},
 		Serving:  map[string][]string{"v1": {"a", "b"}, "v2": {"c"}, "v3": {"b"}, "v4": {"b"}},
 	}
@@ -41,9 +41,9 @@ func TestChooseVictim(t *testing.T) {
 }
 
 func TestPlanSettled(t *testing.T) {
-	cv := &peer.ClusterView{
+	cv := &api.ClusterView{
 		Assignment: map[string][]string{"v1": {"a"}, "v2": {"b"}, "v3": {"a"}},
-		Members:    []peer.MemberInfo{{Name: "a", Variants: []string{"v3", "v1"}}, {Name: "b", Variants: []string{"v2"}}},
+		Members:    []api.MemberInfo{{Name: "a", Variants: []string{"v3", "v1"}}, {Name: "b", Variants: []string{"v2"}}},
 	}
 	if why := planSettled(cv); why != "" {
 		t.Errorf("settled plan: %s", why)

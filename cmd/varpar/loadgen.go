@@ -26,7 +26,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/varpar/varpar/nn"
-	"github.com/varpar/varpar/peer"
+	"github.com/varpar/varpar/peer/api"
 )
 
 // maxScheduled bounds the requests one run may schedule (rate x duration),
@@ -284,11 +284,11 @@ type outcome struct {
 	status   int    // HTTP status; 0 when no answer came
 	errKind  string // "" for a success
 	errMsg   string
-	class    string                        // the answer's class (successes)
-	label    string                        // the image's class name, "" if unknown
-	answered int                           // variants that answered (successes)
-	inPeer   float64                       // ms the initiating peer took (its latency_ms)
-	timings  map[string]peer.VariantTiming // per answering variant
+	class    string                       // the answer's class (successes)
+	label    string                       // the image's class name, "" if unknown
+	answered int                          // variants that answered (successes)
+	inPeer   float64                      // ms the initiating peer took (its latency_ms)
+	timings  map[string]api.VariantTiming // per answering variant
 }
 
 // sendClassify sends one request and records its outcome.

@@ -22,7 +22,7 @@ import (
 	"time"
 
 	"github.com/varpar/varpar/nn"
-	"github.com/varpar/varpar/peer"
+	"github.com/varpar/varpar/peer/api"
 )
 
 // writeImageFolder writes an image-folder data set: classes "0" (dark) and
@@ -81,12 +81,12 @@ func (l *labelPeer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if g := color.GrayModel.Convert(img.At(1, 0)).(color.Gray); g.Y >= 128 {
 		class = "1"
 	}
-	res := peer.Result{Class: class, Answered: []string{"a", "b", "c"}, QuorumMet: true, LatencyMS: 0.5,
-		Timings: map[string]peer.VariantTiming{"a": {ArrivedMS: 0.25, ComputeMS: 0.125}, "b": {ArrivedMS: 0.4, ComputeMS: 0.2}}}
+	res := api.Result{Class: class, Answered: []string{"a", "b", "c"}, QuorumMet: true, LatencyMS: 0.5,
+		Timings: map[string]api.VariantTiming{"a": {ArrivedMS: 0.25, ComputeMS: 0.125}, "b": {ArrivedMS: 0.4, ComputeMS: 0.2}}}
 	if n%5 == 0 {
 		httpJSON(w, http.StatusServiceUnavailable, struct {
 			Error string `json:"error"`
-			peer.Result
+			api.Result
 		}{"peer: quorum not reached", res})
 		return
 	}

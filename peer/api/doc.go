@@ -1,0 +1,20 @@
+// Package api holds the types of a varpar peer's HTTP API and a Go client of
+// it. The peer's handlers encode these types and the client decodes them, so
+// there is one definition of every answer; the CLI (classify, loadgen, demo),
+// deploy/local and the tests all talk to peers through Client.
+//
+// The API:
+//
+//	POST /v1/classify?k=K&quorum=Q&deadline_ms=D   body: a JPEG or PNG image
+//	     200 Result; 503 ClassifyAnswer (too few variants answered: the
+//	     error and the partial Result); 4xx and 5xx ErrorBody
+//	GET  /v1/cluster   200 ClusterView
+//	GET  /readyz       200 "ok", else 503 ErrorBody saying what is missing
+//	GET  /healthz      200 "ok" (no token needed)
+//	GET  /metrics      Prometheus text
+//
+// Every route but /healthz needs "Authorization: Bearer TOKEN" when the peer
+// is configured with a token.
+//
+// The package imports nothing of varpar, so that anything may use it.
+package api
