@@ -1,0 +1,17 @@
+// Package local runs a varpar cluster on one machine: N `varpar peer`
+// processes of a built binary on 127.0.0.1, each with free ports, a data
+// directory and a log file under one temporary directory, and a fresh
+// cluster key. It is what `make demo` (varpar demo), the cluster tests of
+// cmd/varpar, bench/cluster and the coming chaos suite stand their
+// clusters up with: start peers (Cluster.Start), wait until they agree on
+// the plan and serve it (Cluster.WaitReady), kill -9 one (Peer.Kill) or stop
+// it gracefully (Peer.Stop), read its last log lines (Peer.Tail, LogTails),
+// and take everything down (Cluster.Shutdown).
+//
+// Every goroutine has an owner: each peer process has one waiter, which
+// ends when the process does, and Shutdown returns only after every peer
+// process has exited and been waited for. Shutdown is idempotent.
+//
+// Peers talk to the test or the tool through their HTTP API (Peer.API, a
+// peer/api client); nothing here links the peer code in.
+package local
