@@ -6,11 +6,11 @@ import (
 	"io"
 	"math/rand"
 	"runtime"
-	"sort"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/varpar/varpar/internal/stats"
 	"github.com/varpar/varpar/nn"
 )
 
@@ -27,7 +27,8 @@ func newBenchCmd() *cobra.Command {
 		Use:   "bench --family DIR [--threads N] [--json]",
 		Short: "Measure each variant's inference latency on this machine",
 		Long: `Run every variant of the family on a fixed random input, after a warm-up, and
-report the median and 90th-percentile latency of one forward pass (preprocessing excluded).`,
+report the median and 90th-percentile latency of one forward pass (preprocessing excluded;
+percentiles by the nearest rank, as loadgen's and demo's).`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if dir == "" {
@@ -46,9 +47,10 @@ report the median and 90th-percentile latency of one forward pass (preprocessing
 			for i, m := range f.Models {
 				v := f.Manifest.Variants[i]
 				times := benchModel(m, pool, batch, duration, minRuns)
+				p := stats.Percentiles(times, 0.5, 0.9)
 				rep.Variants = append(rep.Variants, benchRow{
 					ID: v.ID, MACs: v.Spec.MACs(), Params: v.Spec.Params(),
-					MedianMS: ms(percentile(times, 0.5)), P90MS: ms(percentile(times, 0.9)), Runs: len(times),
+					MedianMS: ms(p[0]), P90MS: ms(p[1]), Runs: len(times),
 				})
 			}
 			return printBench(cmd.OutOrStdout(), rep, asJSON)
@@ -97,12 +99,6 @@ func benchModel(m *nn.Model, pool *nn.Pool, batch int, d time.Duration, minRuns 
 		times = append(times, time.Since(t0))
 	}
 	return times
-}
-
-func percentile(ts []time.Duration, q float64) time.Duration {
-	s := append([]time.Duration(nil), ts...)
-	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
-	return s[int(q*float64(len(s)-1)+0.5)]
 }
 
 func ms(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e6 }

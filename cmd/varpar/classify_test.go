@@ -10,7 +10,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/varpar/varpar/peer/api"
 )
@@ -115,7 +114,7 @@ func TestClassifyCommand(t *testing.T) {
 	if !strings.HasPrefix(lines[0], `{"image":`) || first["image"] != good || first["class"] != "7" || first["early_decision"] != true {
 		t.Errorf("first line %s: want the image first, then the peer's fields", lines[0])
 	}
-	var third apiResult
+	var third api.ClassifyAnswer
 	if err := json.Unmarshal([]byte(lines[2]), &third); err != nil || third.Error == "" || third.QuorumMet || len(third.Missing) != 2 {
 		t.Errorf("503 line %s: want the error and the result fields (%v)", lines[2], err)
 	}
@@ -152,24 +151,6 @@ func TestClassifyUsage(t *testing.T) {
 	}
 }
 
-func TestClassifyParamsQuery(t *testing.T) {
-	tests := []struct {
-		p    classifyParams
-		want string
-	}{
-		{classifyParams{}, ""},
-		{classifyParams{K: 2}, "k=2"},
-		{classifyParams{Deadline: time.Millisecond}, "deadline_ms=1"},
-		{classifyParams{Deadline: 1500 * time.Microsecond}, "deadline_ms=2"},
-		{classifyParams{Quorum: 3, Deadline: 2 * time.Second}, "deadline_ms=2000&quorum=3"},
-	}
-	for _, tt := range tests {
-		if got := tt.p.query(); got != tt.want {
-			t.Errorf("%+v: got %q, want %q", tt.p, got, tt.want)
-		}
-	}
-}
-
 func TestWithImageField(t *testing.T) {
 	tests := []struct{ raw, want string }{
 		{`{"class":"7"}` + "\n", `{"image":"a \"b\".png","class":"7"}`},
@@ -184,24 +165,6 @@ func TestWithImageField(t *testing.T) {
 	for _, raw := range []string{"", "[]", "{", "plain text"} {
 		if _, err := withImageField([]byte(raw), "x"); err == nil {
 			t.Errorf("%q: no error", raw)
-		}
-	}
-}
-
-func TestParsePeerURL(t *testing.T) {
-	for in, want := range map[string]string{
-		"127.0.0.1:8080":          "http://127.0.0.1:8080",
-		"http://127.0.0.1:8080/":  "http://127.0.0.1:8080",
-		"https://h.example:1/api": "https://h.example:1/api",
-	} {
-		u, err := parsePeerURL(in)
-		if err != nil || u.String() != want {
-			t.Errorf("%q: got %v, %v; want %s", in, u, err, want)
-		}
-	}
-	for _, in := range []string{"", "ftp://h:1", "http://", "http://h:1/?k=1"} {
-		if _, err := parsePeerURL(in); err == nil {
-			t.Errorf("%q: no error", in)
 		}
 	}
 }

@@ -3,7 +3,7 @@
 package main
 
 // Integration tests: real `varpar peer` processes on 127.0.0.1, started by
-// the demo's localCluster from the binary TestMain builds. Linux only: the
+// deploy/local from the binary TestMain builds. Linux only: the
 // peers get Pdeathsig, so that a test killed half-way leaves none behind.
 
 import (
@@ -31,6 +31,8 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/varpar/varpar/deploy/load"
+	"github.com/varpar/varpar/deploy/local"
 	"github.com/varpar/varpar/nn"
 	"github.com/varpar/varpar/peer"
 	"github.com/varpar/varpar/peer/api"
@@ -67,7 +69,7 @@ func digit(tb testing.TB, i int) ([]byte, string) {
 	if err != nil {
 		tb.Skipf("MNIST test digits: %v", err)
 	}
-	b, err := encodeSamplePNG(d.Samples[i])
+	b, err := load.EncodePNG(d.Samples[i])
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -76,26 +78,25 @@ func digit(tb testing.TB, i int) ([]byte, string) {
 
 // startTestCluster makes an empty cluster whose peers the test's cleanup
 // stops, checking that no peer process, temporary file or goroutine is left.
-func startTestCluster(t *testing.T, family string) *localCluster {
+func startTestCluster(t *testing.T, family string) *local.Cluster {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("starts peer processes (skipped with -short)")
 	}
 	leaks := goleak.IgnoreCurrent()
-	c, err := newLocalCluster(varparBin, family)
+	c, err := local.New(varparBin, family, local.WithProcAttr(&syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.procAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Log("peer logs:" + logTails(c.peers, 20))
+			t.Log("peer logs:" + local.LogTails(c.Peers(), 20))
 		}
 		var pids []int
-		for _, p := range c.peers {
-			pids = append(pids, p.pid())
+		for _, p := range c.Peers() {
+			pids = append(pids, p.PID())
 		}
-		if err := c.shutdown(5*time.Second, false); err != nil {
+		if err := c.Shutdown(5*time.Second, false); err != nil {
 			t.Errorf("stopping the peers: %v", err)
 		}
 		for _, pid := range pids {
@@ -103,37 +104,37 @@ func startTestCluster(t *testing.T, family string) *localCluster {
 				t.Errorf("peer process %d still exists after the test (kill 0: %v)", pid, err)
 			}
 		}
-		if _, err := os.Stat(c.dir); !errors.Is(err, fs.ErrNotExist) {
-			t.Errorf("%s left behind (%v)", c.dir, err)
+		if _, err := os.Stat(c.Dir()); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%s left behind (%v)", c.Dir(), err)
 		}
 		goleak.VerifyNone(t, leaks)
 	})
 	return c
 }
 
-func startPeers(t *testing.T, c *localCluster, specs ...peerSpec) []*localPeer {
+func startPeers(t *testing.T, c *local.Cluster, specs ...local.Spec) []*local.Peer {
 	t.Helper()
 	for i := range specs {
 		specs[i].Args = append([]string{"--threads", "1"}, specs[i].Args...)
 	}
-	ps, err := c.startAll(specs...)
+	ps, err := c.Start(specs...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return ps
 }
 
-func named(prefix string, n int) []peerSpec {
-	var out []peerSpec
+func named(prefix string, n int) []local.Spec {
+	var out []local.Spec
 	for i := range n {
-		out = append(out, peerSpec{Name: fmt.Sprintf("%s%d", prefix, i)})
+		out = append(out, local.Spec{Name: fmt.Sprintf("%s%d", prefix, i)})
 	}
 	return out
 }
 
-func waitReady(t *testing.T, c *localCluster, ps []*localPeer) *api.ClusterView {
+func waitReady(t *testing.T, c *local.Cluster, ps []*local.Peer) *api.ClusterView {
 	t.Helper()
-	cv, err := c.waitReady(context.Background(), ps, readyTimeout)
+	cv, err := c.WaitReady(context.Background(), ps, readyTimeout)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,12 +158,20 @@ func eventually(t *testing.T, timeout time.Duration, cond func() string) {
 	}
 }
 
-func classifyAt(t *testing.T, p *localPeer, img []byte, params classifyParams) (*classifyResponse, time.Duration) {
+// rawHTTP is a client for requests the API client would not send (no or
+// wrong tokens, malformed queries); its connections close with the test.
+func rawHTTP(tb testing.TB) *http.Client {
+	hc := &http.Client{Transport: &http.Transport{Proxy: nil}}
+	tb.Cleanup(hc.CloseIdleConnections)
+	return hc
+}
+
+func classifyAt(t *testing.T, p *local.Peer, img []byte, params api.Params) (*api.ClassifyResponse, time.Duration) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	start := time.Now()
-	resp, err := p.api.classify(ctx, img, params)
+	resp, err := p.API.Classify(ctx, img, params)
 	if err != nil {
 		t.Fatalf("classify at %s: %v", p.Name, err)
 	}
@@ -180,11 +189,11 @@ func TestClusterJoinAndClassify(t *testing.T) {
 	var first *api.ClusterView
 	eventually(t, 20*time.Second, func() string {
 		for i, p := range ps {
-			cv, err := p.api.cluster(context.Background())
+			cv, err := p.API.Cluster(context.Background())
 			if err != nil {
 				return err.Error()
 			}
-			if !allServed(cv) {
+			if !cv.AllServed() {
 				return p.Name + ": not every variant served"
 			}
 			if i == 0 {
@@ -221,11 +230,11 @@ func TestClusterJoinAndClassify(t *testing.T) {
 	// Quorum 4: every variant answers, so no early decision and the same set.
 	all := slices.Sorted(slices.Values(first.Variants))
 	for _, p := range ps {
-		resp, _ := classifyAt(t, p, img, classifyParams{K: 3, Quorum: 4, Deadline: 5 * time.Second})
+		resp, _ := classifyAt(t, p, img, api.Params{K: 3, Quorum: 4, Deadline: 5 * time.Second})
 		if resp.Status != http.StatusOK {
-			t.Fatalf("%s: %v", p.Name, resp.err())
+			t.Fatalf("%s: %v", p.Name, resp.Err())
 		}
-		r := resp.Result
+		r := resp.Answer
 		if got := slices.Sorted(slices.Values(r.Answered)); !slices.Equal(got, all) || len(r.Missing) != 0 || r.Early || !r.QuorumMet {
 			t.Errorf("%s: answered %v, missing %v, early %v; want all of %v", p.Name, r.Answered, r.Missing, r.Early, all)
 		}
@@ -256,7 +265,7 @@ func TestClusterJoinAndClassify(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("loadgen: exit %d: %s", code, errOut)
 	}
-	var s loadSummary
+	var s load.Summary
 	if err := json.Unmarshal([]byte(out), &s); err != nil {
 		t.Fatal(err)
 	}
@@ -291,7 +300,7 @@ func TestClusterFetchesWeights(t *testing.T) {
 	for _, v := range man.Variants {
 		shas[v.SHA256] = v.ID
 	}
-	ps := startPeers(t, c, peerSpec{Name: "full0"}, peerSpec{Name: "full1"}, peerSpec{Name: "bare", Family: bare})
+	ps := startPeers(t, c, local.Spec{Name: "full0"}, local.Spec{Name: "full1"}, local.Spec{Name: "bare", Family: bare})
 	cv := waitReady(t, c, ps)
 	mine := []string{}
 	for v, holders := range cv.Assignment {
@@ -302,7 +311,7 @@ func TestClusterFetchesWeights(t *testing.T) {
 	if len(mine) == 0 {
 		t.Fatalf("the plan %v gives the bare peer nothing", cv.Assignment)
 	}
-	bareView, err := ps[2].api.cluster(context.Background())
+	bareView, err := ps[2].API.Cluster(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -331,7 +340,7 @@ func TestClusterFetchesWeights(t *testing.T) {
 			t.Errorf("the bare peer's view: %s served by %v, want bare among them", v, bareView.Serving[v])
 		}
 	}
-	if !strings.Contains(ps[2].tail(200), "fetched weights") {
+	if !strings.Contains(ps[2].Tail(200), "fetched weights") {
 		t.Errorf("the bare peer's log does not mention fetching weights")
 	}
 }
@@ -346,19 +355,19 @@ func TestClusterSurvivesKill(t *testing.T) {
 	img, _ := digit(t, 1)
 	ps := startPeers(t, c, named("k", 4)...)
 	cv := waitReady(t, c, ps)
-	victimName, sole := chooseVictim(cv, c.names())
+	victimName, sole := local.ChooseVictim(cv, c.Names())
 	if len(sole) == 0 {
 		t.Fatalf("plan %v: no peer serves a variant alone", cv.Assignment)
 	}
-	victim := c.byName(victimName)
-	live := slices.DeleteFunc(slices.Clone(ps), func(p *localPeer) bool { return p == victim })
+	victim := c.ByName(victimName)
+	live := slices.DeleteFunc(slices.Clone(ps), func(p *local.Peer) bool { return p == victim })
 
 	type record struct {
 		start   time.Time
 		took    time.Duration
 		status  int
 		err     string
-		results apiResult
+		results api.ClassifyAnswer
 	}
 	var (
 		mu      sync.Mutex
@@ -379,13 +388,13 @@ func TestClusterSurvivesKill(t *testing.T) {
 				p := live[(g+n)%len(live)]
 				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 				start := time.Now()
-				resp, err := p.api.classify(ctx, img, classifyParams{Quorum: 1, Deadline: deadline})
+				resp, err := p.API.Classify(ctx, img, api.Params{Quorum: 1, Deadline: deadline})
 				r := record{start: start, took: time.Since(start)}
 				cancel()
 				if err != nil {
 					r.err = err.Error()
 				} else {
-					r.status, r.results = resp.Status, resp.Result
+					r.status, r.results = resp.Status, resp.Answer
 				}
 				mu.Lock()
 				records = append(records, r)
@@ -397,7 +406,7 @@ func TestClusterSurvivesKill(t *testing.T) {
 	defer stopSenders()
 
 	time.Sleep(time.Second)
-	if err := victim.kill(); err != nil {
+	if err := victim.Kill(); err != nil {
 		t.Fatal(err)
 	}
 	killedAt := time.Now()
@@ -409,22 +418,22 @@ func TestClusterSurvivesKill(t *testing.T) {
 		if time.Since(killedAt) > 30*time.Second {
 			t.Fatalf("all variants still not answering 30s after the kill (%d probes refused)", refused)
 		}
-		resp, took := classifyAt(t, live[probe%len(live)], img, classifyParams{Quorum: 4, Deadline: deadline})
+		resp, took := classifyAt(t, live[probe%len(live)], img, api.Params{Quorum: 4, Deadline: deadline})
 		if took > deadline+margin {
 			t.Errorf("probe %d took %s, deadline %s", probe, took, deadline)
 		}
 		switch resp.Status {
 		case http.StatusOK:
-			if len(resp.Result.Answered) == 4 {
+			if len(resp.Answer.Answered) == 4 {
 				recoveredAt = time.Now()
 			}
 		case http.StatusServiceUnavailable:
 			refused++
-			if resp.Result.Error == "" || resp.Result.QuorumMet || len(resp.Result.Missing) == 0 {
+			if resp.Answer.Error == "" || resp.Answer.QuorumMet || len(resp.Answer.Missing) == 0 {
 				t.Errorf("503 body %s: want the error, quorum_met false and the missing variants", resp.Body)
 			}
 		default:
-			t.Fatalf("probe %d: %v", probe, resp.err())
+			t.Fatalf("probe %d: %v", probe, resp.Err())
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
@@ -461,11 +470,11 @@ func TestClusterSurvivesKill(t *testing.T) {
 		t.Errorf("requests before the kill, while degraded and after: %d, %d, %d; want at least 10 each", before, during, after)
 	}
 	for _, p := range live {
-		cv, err := p.api.cluster(context.Background())
+		cv, err := p.API.Cluster(context.Background())
 		if err != nil {
 			t.Fatal(err)
 		}
-		if hasMember(cv, victimName) || !allServed(cv) {
+		if cv.HasMember(victimName) || !cv.AllServed() {
 			t.Errorf("%s after recovery: members %v, serving %v", p.Name, cv.Members, cv.Serving)
 		}
 	}
@@ -485,21 +494,21 @@ func TestClusterKeyAndToken(t *testing.T) {
 		}
 	}
 	ps := startPeers(t, c,
-		peerSpec{Name: "a", Args: []string{"--api-token", token}, TokenFile: token},
-		peerSpec{Name: "b"})
-	x := startPeers(t, c, peerSpec{Name: "x", Key: otherKey, Seeds: []string{ps[0].GossipAddr, ps[1].GossipAddr}})[0]
+		local.Spec{Name: "a", Args: []string{"--api-token", token}, TokenFile: token},
+		local.Spec{Name: "b"})
+	x := startPeers(t, c, local.Spec{Name: "x", Key: otherKey, Seeds: []string{ps[0].GossipAddr, ps[1].GossipAddr}})[0]
 	waitReady(t, c, ps)
-	waitReady(t, c, []*localPeer{x})
+	waitReady(t, c, []*local.Peer{x})
 	for i := range 10 {
-		resp, _ := classifyAt(t, ps[i%2], img, classifyParams{Quorum: 1})
+		resp, _ := classifyAt(t, ps[i%2], img, api.Params{Quorum: 1})
 		if resp.Status != http.StatusOK {
-			t.Fatalf("%s: %v", ps[i%2].Name, resp.err())
+			t.Fatalf("%s: %v", ps[i%2].Name, resp.Err())
 		}
 	}
 	// Over a few gossip rounds, the views stay apart.
 	for range 10 {
 		for _, p := range append(slices.Clone(ps), x) {
-			cv, err := p.api.cluster(context.Background())
+			cv, err := p.API.Cluster(context.Background())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -524,7 +533,7 @@ func TestClusterKeyAndToken(t *testing.T) {
 		time.Sleep(300 * time.Millisecond)
 	}
 	// x computed nothing for a and b.
-	status, metrics, err := x.api.get(context.Background(), "/metrics")
+	status, metrics, err := x.API.Get(context.Background(), "/metrics")
 	if err != nil || status != http.StatusOK {
 		t.Fatalf("x /metrics: %d %v", status, err)
 	}
@@ -535,7 +544,7 @@ func TestClusterKeyAndToken(t *testing.T) {
 	// The token.
 	a := ps[0]
 	url := "http://" + a.HTTPAddr
-	tok, err := readToken(token)
+	tok, err := api.ReadToken(token)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -557,7 +566,7 @@ func TestClusterKeyAndToken(t *testing.T) {
 		if tt.auth != "" {
 			req.Header.Set("Authorization", tt.auth)
 		}
-		resp, err := c.http.Do(req)
+		resp, err := rawHTTP(t).Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -592,8 +601,8 @@ func TestClusterBadRequests(t *testing.T) {
 	fam := testFamily(t)
 	c := startTestCluster(t, fam)
 	img, _ := digit(t, 3)
-	p := startPeers(t, c, peerSpec{Name: "solo", Args: []string{"--max-image-bytes", "4096"}})[0]
-	waitReady(t, c, []*localPeer{p})
+	p := startPeers(t, c, local.Spec{Name: "solo", Args: []string{"--max-image-bytes", "4096"}})[0]
+	waitReady(t, c, []*local.Peer{p})
 	tests := []struct {
 		name, query string
 		body        []byte
@@ -613,20 +622,21 @@ func TestClusterBadRequests(t *testing.T) {
 		{"oversize", "", bytes.Repeat([]byte{0x89}, 5000), 413, "larger than 4096 bytes"},
 		{"good", "k=2&quorum=4&deadline_ms=3000", img, 200, ""},
 	}
+	hc := rawHTTP(t)
 	for _, tt := range tests {
-		resp, err := c.http.Post("http://"+p.HTTPAddr+"/v1/classify?"+tt.query, "application/octet-stream", bytes.NewReader(tt.body))
+		resp, err := hc.Post("http://"+p.HTTPAddr+"/v1/classify?"+tt.query, "application/octet-stream", bytes.NewReader(tt.body))
 		if err != nil {
 			t.Fatalf("%s: %v", tt.name, err)
 		}
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		var r apiResult
+		var r api.ClassifyAnswer
 		json.Unmarshal(body, &r)
 		if resp.StatusCode != tt.want || !strings.Contains(r.Error, tt.msg) || (tt.want != 200 && r.Error == "") {
 			t.Errorf("%s: %d %s; want %d with an error saying %q", tt.name, resp.StatusCode, bytes.TrimSpace(body), tt.want, tt.msg)
 		}
 	}
-	resp, err := c.http.Get("http://" + p.HTTPAddr + "/v1/classify")
+	resp, err := hc.Get("http://" + p.HTTPAddr + "/v1/classify")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -639,7 +649,7 @@ func TestClusterBadRequests(t *testing.T) {
 		!strings.Contains(errOut, garbage+": peer answered 400 Bad Request: ") || !strings.Contains(errOut, "not a JPEG or PNG") {
 		t.Errorf("classify of a garbage file: exit %d, %q", code, errOut)
 	}
-	status, metrics, err := p.api.get(context.Background(), "/metrics")
+	status, metrics, err := p.API.Get(context.Background(), "/metrics")
 	if err != nil || status != 200 || !bytes.Contains(metrics, []byte(`varpar_requests_total{outcome="bad_request"} 12`)) {
 		t.Errorf("/metrics: %d %v:\n%s", status, err, grepLines(metrics, "varpar_requests_total"))
 	}

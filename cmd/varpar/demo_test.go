@@ -10,61 +10,26 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
-	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/varpar/varpar/peer/api"
+	"github.com/varpar/varpar/deploy/load"
 )
-
-func TestChooseVictim(t *testing.T) {
-	cv := &api.ClusterView{
-		Variants: []string{"v1", "v2", "v3", "v4"},
-		Serving:  map[string][]string{"v1": {"a", "b"}, "v2": {"c"}, "v3": {"b"}, "v4": {"b"}},
-	}
-	name, sole := chooseVictim(cv, []string{"c", "b", "a"})
-	if name != "b" || !slices.Equal(sole, []string{"v3", "v4"}) {
-		t.Errorf("got %s %v, want b, the only server of v3 and v4", name, sole)
-	}
-	// Among candidates only.
-	if name, sole := chooseVictim(cv, []string{"a", "c"}); name != "c" || !slices.Equal(sole, []string{"v2"}) {
-		t.Errorf("a or c: got %s %v, want c [v2]", name, sole)
-	}
-	// Everything replicated: the first by name, nothing lost.
-	cv.Serving = map[string][]string{"v1": {"a", "b"}, "v2": {"a", "b"}, "v3": {"a", "b"}, "v4": {"a", "b"}}
-	if name, sole := chooseVictim(cv, []string{"b", "a"}); name != "a" || len(sole) != 0 {
-		t.Errorf("replicated: got %s %v, want a and none", name, sole)
-	}
-}
-
-func TestPlanSettled(t *testing.T) {
-	cv := &api.ClusterView{
-		Assignment: map[string][]string{"v1": {"a"}, "v2": {"b"}, "v3": {"a"}},
-		Members:    []api.MemberInfo{{Name: "a", Variants: []string{"v3", "v1"}}, {Name: "b", Variants: []string{"v2"}}},
-	}
-	if why := planSettled(cv); why != "" {
-		t.Errorf("settled plan: %s", why)
-	}
-	cv.Members[1].Variants = []string{"v2", "v3"} // b still hands v3 over
-	if why := planSettled(cv); !strings.Contains(why, "b serves [v2 v3], the plan gives it [v2]") {
-		t.Errorf("unsettled plan: %q", why)
-	}
-}
 
 func TestPrintDemoTable(t *testing.T) {
 	t0 := time.Now()
-	ok := func(at time.Duration, answered int, right bool) outcome {
-		o := outcome{start: t0.Add(at), latency: 3 * time.Millisecond, status: 200, class: "1", label: "1", answered: answered}
+	ok := func(at time.Duration, answered int, right bool) load.Outcome {
+		o := load.Outcome{Start: t0.Add(at), Latency: 3 * time.Millisecond, Status: 200, Class: "1", Label: "1", Answered: answered}
 		if !right {
-			o.label = "2"
+			o.Label = "2"
 		}
 		return o
 	}
-	before := []outcome{ok(0, 4, true), ok(1, 4, true)}
-	after := []outcome{ok(10, 3, true), ok(11, 3, false), {start: t0.Add(12), errKind: "HTTP 503"}, ok(20, 4, true)}
+	before := []load.Outcome{ok(0, 4, true), ok(1, 4, true)}
+	after := []load.Outcome{ok(10, 3, true), ok(11, 3, false), {Start: t0.Add(12), ErrKind: "HTTP 503"}, ok(20, 4, true)}
 	var b bytes.Buffer
 	if err := printDemoTable(&b, before, after, t0.Add(15), map[string]bool{"1": true, "2": true}); err != nil {
 		t.Fatal(err)
@@ -91,21 +56,6 @@ func TestPrintDemoTable(t *testing.T) {
 	printDemoTable(&b, before, after, time.Time{}, nil)
 	if n := strings.Count(b.String(), "\n"); n != 5 || !strings.Contains(b.String(), "-") {
 		t.Errorf("without a re-plan or known classes: %q", b.String())
-	}
-}
-
-func TestFreePortsDiffer(t *testing.T) {
-	c := &localCluster{ports: map[int]bool{}}
-	seen := map[int]bool{}
-	for range 30 {
-		p, err := c.freePort()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if seen[p] || p == 0 {
-			t.Fatalf("port %d handed out twice", p)
-		}
-		seen[p] = true
 	}
 }
 

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
@@ -17,11 +16,10 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/varpar/varpar/nn"
+	"github.com/varpar/varpar/deploy/load"
 	"github.com/varpar/varpar/peer/api"
 )
 
@@ -105,7 +103,7 @@ func TestLoadgenCommand(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
-	var s loadSummary
+	var s load.Summary
 	if err := json.Unmarshal([]byte(out), &s); err != nil {
 		t.Fatalf("%v in %q", err, out)
 	}
@@ -157,7 +155,7 @@ func TestLoadgenCommand(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("--healthz: exit %d: %s", code, errOut)
 	}
-	s = loadSummary{}
+	s = load.Summary{}
 	if err := json.Unmarshal([]byte(out), &s); err != nil || !s.Healthz || s.Successes != 5 || s.Latency.P50 <= 0 || len(s.Variants) != 0 {
 		t.Errorf("--healthz: got %+v (%v)", s, err)
 	}
@@ -168,13 +166,13 @@ func TestLoadgenCommand(t *testing.T) {
 func TestLoadgenOrder(t *testing.T) {
 	images := writeImageFolder(t, 10)
 	sequence := func(seed uint64) []string {
-		w, err := loadWorkload(images, 15, seed, func(string, error) {})
+		w, err := load.LoadWorkload(images, 15, seed, func(string, error) {})
 		if err != nil {
 			t.Fatal(err)
 		}
 		var out []string
 		for i := range 15 {
-			img, label := w.request(i)
+			img, label := w.Request(i)
 			if label != "0" && label != "1" {
 				t.Fatalf("request %d: label %q", i, label)
 			}
@@ -192,8 +190,8 @@ func TestLoadgenOrder(t *testing.T) {
 	if len(slices.Compact(slices.Sorted(slices.Values(a)))) != 15 {
 		t.Errorf("15 requests over 20 images repeated an image")
 	}
-	if w, _ := loadWorkload(images, 50, 7, func(string, error) {}); len(w.encoded) != 20 {
-		t.Errorf("50 requests over 20 images: %d encoded, want each once", len(w.encoded))
+	if w, _ := load.LoadWorkload(images, 50, 7, func(string, error) {}); w.Distinct() != 20 {
+		t.Errorf("50 requests over 20 images: %d encoded, want each once", w.Distinct())
 	}
 
 	l := &labelPeer{}
@@ -209,130 +207,5 @@ func TestLoadgenOrder(t *testing.T) {
 	_, got := l.seen()
 	if got := slices.Sorted(slices.Values(got)); !slices.Equal(got, slices.Sorted(slices.Values(a))) {
 		t.Errorf("the peer got other images than seed 7's first 15")
-	}
-}
-
-func TestRunPacedDrops(t *testing.T) {
-	release := make(chan struct{})
-	var calls atomic.Int32
-	done := make(chan pacedRun)
-	go func() {
-		done <- runPaced(context.Background(), 10, 1000, 2, true, func(ctx context.Context, i int) outcome {
-			calls.Add(1)
-			<-release
-			return outcome{}
-		})
-	}()
-	time.Sleep(50 * time.Millisecond) // all 10 are due within 10 ms
-	close(release)
-	r := <-done
-	dropped := 0
-	for _, o := range r.outcomes {
-		if o.dropped {
-			dropped++
-		}
-	}
-	if len(r.outcomes) != 10 || calls.Load() != 2 || dropped != 8 {
-		t.Errorf("%d outcomes, %d calls, %d dropped; want 10, 2 and 8", len(r.outcomes), calls.Load(), dropped)
-	}
-}
-
-func TestRunPacedRateAndCancel(t *testing.T) {
-	r := runPaced(context.Background(), 10, 200, 4, true, func(ctx context.Context, i int) outcome { return outcome{} })
-	// Request 9 is due at 45 ms.
-	if len(r.outcomes) != 10 || r.elapsed < 44*time.Millisecond || r.elapsed > 2*time.Second {
-		t.Errorf("10 at 200/s: %d outcomes in %s", len(r.outcomes), r.elapsed)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Millisecond)
-	defer cancel()
-	r = runPaced(ctx, 1000, 50, 4, false, func(ctx context.Context, i int) outcome { return outcome{} })
-	if len(r.outcomes) < 2 || len(r.outcomes) > 5 {
-		t.Errorf("cancelled after 60ms at 50/s: %d outcomes, want about 4", len(r.outcomes))
-	}
-	// Rate 0: as fast as the slots allow, waiting rather than dropping.
-	r = runPaced(context.Background(), 50, 0, 3, true, func(ctx context.Context, i int) outcome { return outcome{answered: i} })
-	for i, o := range r.outcomes {
-		if o.dropped || o.answered != i {
-			t.Fatalf("rate 0: outcome %d is %+v", i, o)
-		}
-	}
-}
-
-func TestSummarize(t *testing.T) {
-	ms := func(n int) time.Duration { return time.Duration(n) * time.Millisecond }
-	var outs []outcome
-	for i := 1; i <= 100; i++ {
-		outs = append(outs, outcome{latency: ms(i), class: "cat", label: map[bool]string{true: "cat", false: "dog"}[i <= 90], answered: 2, status: 200})
-	}
-	outs = append(outs, outcome{dropped: true}, outcome{errKind: "HTTP 503", latency: ms(999)}, outcome{errKind: "timeout"})
-	s := summarize(outs, 2*time.Second, map[string]bool{"cat": true, "dog": true})
-	want := latencyStats{P50: 50, P90: 90, P99: 99, Max: 100}
-	if s.Scheduled != 103 || s.Sent != 102 || s.Dropped != 1 || s.Successes != 100 || s.Latency != want ||
-		s.Errors["HTTP 503"] != 1 || s.Errors["timeout"] != 1 || s.Throughput != 50 || s.MeanAnswering != 2 {
-		t.Errorf("got %+v", s)
-	}
-	if s.Accuracy == nil || *s.Accuracy != 0.9 {
-		t.Errorf("accuracy %v, want 0.9", s.Accuracy)
-	}
-	// Answers in other class names than the data set's: no accuracy.
-	if s := summarize(outs, time.Second, map[string]bool{"0": true}); s.Accuracy != nil {
-		t.Errorf("disjoint classes: accuracy %v, want none", *s.Accuracy)
-	}
-	if s := summarize(nil, 0, nil); s.Latency != (latencyStats{}) || s.Accuracy != nil {
-		t.Errorf("nothing: got %+v", s)
-	}
-}
-
-func TestTransportErrorKind(t *testing.T) {
-	c, err := newAPIClient("http://127.0.0.1:1", "", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	o := sendClassify(context.Background(), c, []byte("x"), "", classifyParams{})
-	if o.errKind != "connection refused" {
-		t.Errorf("port 1: kind %q (%s), want connection refused", o.errKind, o.errMsg)
-	}
-	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.ReadAll(r.Body) // then the server notices the client going away
-		select {
-		case <-r.Context().Done():
-		case <-time.After(2 * time.Second):
-		}
-	}))
-	defer slow.Close()
-	c, _ = newAPIClient(slow.URL, "", nil)
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
-	defer cancel()
-	if o := sendClassify(ctx, c, []byte("x"), "", classifyParams{}); o.errKind != "timeout" {
-		t.Errorf("slow peer: kind %q (%s), want timeout", o.errKind, o.errMsg)
-	}
-}
-
-// TestEncodeSamplePNG: what the peer decodes is the sample's pixels.
-func TestEncodeSamplePNG(t *testing.T) {
-	gray := nn.Sample{W: 3, H: 2, Pix: []uint8{1, 1, 1, 2, 2, 2, 3, 3, 3, 4, 4, 4, 5, 5, 5, 255, 255, 255}}
-	rgb := nn.Sample{W: 2, H: 1, Pix: []uint8{10, 20, 30, 40, 50, 60}}
-	for _, s := range []nn.Sample{gray, rgb} {
-		b, err := encodeSamplePNG(s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		img, err := nn.DecodeImage(bytes.NewReader(b), 100)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var got []uint8
-		for y := range s.H {
-			for x := range s.W {
-				r, g, b, _ := img.At(x, y).RGBA()
-				got = append(got, uint8(r>>8), uint8(g>>8), uint8(b>>8))
-			}
-		}
-		if !slices.Equal(got, s.Pix) {
-			t.Errorf("%dx%d: decoded %v, want %v", s.W, s.H, got, s.Pix)
-		}
-	}
-	if _, err := encodeSamplePNG(nn.Sample{W: 2, H: 2, Pix: make([]uint8, 3)}); err == nil {
-		t.Error("short pixels: no error")
 	}
 }
