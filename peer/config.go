@@ -12,30 +12,54 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// Config is a peer's configuration: read from a YAML file (the keys below),
-// then overridden by command-line flags of the same names.
+// Config is a peer's configuration: read from a YAML file (the yaml keys
+// below), then overridden by the command-line flags BindFlags makes from the
+// flag and usage tags. A key is added here and only here: its yaml key, flag,
+// help text and default (in DefaultConfig) follow from the field, and
+// deploy/peer.yaml, which a test holds to this struct, documents it.
 type Config struct {
-	NodeName      string        `yaml:"node_name"`       // unique in the cluster; default: the host name
-	DataDir       string        `yaml:"data_dir"`        // identity key, model store; default ~/.varpar
-	GossipAddr    string        `yaml:"gossip_addr"`     // memberlist host:port; default 0.0.0.0:7946
-	AdvertiseAddr string        `yaml:"advertise_addr"`  // address other peers reach this one at (default: picked by memberlist)
-	P2PAddr       string        `yaml:"p2p_addr"`        // libp2p TCP listen host:port; default 0.0.0.0:7947
-	Seeds         []string      `yaml:"seeds"`           // gossip host:port of peers to join
-	ClusterKey    string        `yaml:"cluster_key"`     // file holding the cluster key (varpar keygen); required
-	Family        string        `yaml:"family"`          // family directory; default: the family built into the binary
-	Pinned        []string      `yaml:"pinned"`          // variant ids this peer always serves
-	MemoryBudget  int64         `yaml:"memory_budget"`   // bytes of model weights this peer may hold in memory (0: unlimited)
-	Threads       int           `yaml:"threads"`         // compute threads (0: all cores)
-	HTTPAddr      string        `yaml:"http_addr"`       // API listen address; default 127.0.0.1:8080
-	APIToken      string        `yaml:"api_token"`       // file holding the bearer token; required unless HTTPAddr is loopback
-	K             int           `yaml:"k"`               // default top-k per answer; 0: half the classes (the paper's maximum)
-	Quorum        int           `yaml:"quorum"`          // default minimum variants that must answer; default 1
-	Deadline      time.Duration `yaml:"deadline"`        // default request deadline; default 2s
-	HedgeDelay    time.Duration `yaml:"hedge_delay"`     // ask a second replica after this long; default 50ms
-	QueueDepth    int           `yaml:"queue_depth"`     // requests queued per served variant; default 32
-	MaxImageBytes int64         `yaml:"max_image_bytes"` // largest accepted image; default 16 MiB
-	MaxPixels     int64         `yaml:"max_pixels"`      // pixel budget per image; default 40 megapixels
-	LogLevel      string        `yaml:"log_level"`       // debug, info, warn, error; default info
+	// Unique in the cluster; default: the host name.
+	NodeName string `yaml:"node_name" flag:"node-name" usage:"unique name of this peer in the cluster"`
+	// Identity key, model store; default ~/.varpar.
+	DataDir string `yaml:"data_dir" flag:"data-dir" usage:"identity key and model store"`
+	// Memberlist host:port; default 0.0.0.0:7946.
+	GossipAddr string `yaml:"gossip_addr" flag:"gossip-addr" usage:"gossip (memberlist) listen host:port"`
+	// Address other peers reach this one at (default: picked by memberlist).
+	AdvertiseAddr string `yaml:"advertise_addr" flag:"advertise-addr" usage:"address other peers reach this one at"`
+	// libp2p TCP listen host:port; default 0.0.0.0:7947.
+	P2PAddr string `yaml:"p2p_addr" flag:"p2p-addr" usage:"libp2p TCP listen host:port"`
+	// Gossip host:port of peers to join.
+	Seeds []string `yaml:"seeds" flag:"seeds" usage:"gossip host:port of peers to join (comma-separated)"`
+	// File holding the cluster key (varpar keygen); required.
+	ClusterKey string `yaml:"cluster_key" flag:"cluster-key" usage:"file holding the cluster key (varpar keygen)"`
+	// Family directory; default: the family built into the binary.
+	Family string `yaml:"family" flag:"family" usage:"family directory (default: the family built into the binary)"`
+	// Variant ids this peer always serves.
+	Pinned []string `yaml:"pinned" flag:"pinned" usage:"variant ids this peer always serves"`
+	// Bytes of model weights this peer may hold in memory (0: unlimited).
+	MemoryBudget int64 `yaml:"memory_budget" flag:"memory-budget" usage:"bytes of weights this peer may hold (0: unlimited)"`
+	// Compute threads (0: all cores).
+	Threads int `yaml:"threads" flag:"threads" usage:"compute threads (0: all cores)"`
+	// API listen address; default 127.0.0.1:8080.
+	HTTPAddr string `yaml:"http_addr" flag:"http-addr" usage:"HTTP API listen host:port"`
+	// File holding the bearer token; required unless HTTPAddr is loopback.
+	APIToken string `yaml:"api_token" flag:"api-token" usage:"file holding the API bearer token (required off loopback)"`
+	// Default top-k per answer; 0: half the classes (the paper's maximum).
+	K int `yaml:"k" flag:"k" usage:"default top-k per answer (0: half the classes)"`
+	// Default minimum variants that must answer; default 1.
+	Quorum int `yaml:"quorum" flag:"quorum" usage:"default number of variants that must answer"`
+	// Default request deadline; default 2s.
+	Deadline time.Duration `yaml:"deadline" flag:"deadline" usage:"default request deadline"`
+	// Ask a second replica after this long; default 50ms.
+	HedgeDelay time.Duration `yaml:"hedge_delay" flag:"hedge-delay" usage:"ask a second replica after this long"`
+	// Requests queued per served variant; default 32.
+	QueueDepth int `yaml:"queue_depth" flag:"queue-depth" usage:"requests queued per served variant"`
+	// Largest accepted image; default 16 MiB.
+	MaxImageBytes int64 `yaml:"max_image_bytes" flag:"max-image-bytes" usage:"largest accepted image in bytes"`
+	// Pixel budget per image; default 40 megapixels.
+	MaxPixels int64 `yaml:"max_pixels" flag:"max-pixels" usage:"pixel budget per image"`
+	// debug, info, warn, error; default info.
+	LogLevel string `yaml:"log_level" flag:"log-level" usage:"debug, info, warn or error"`
 }
 
 // DefaultConfig returns the defaults a home-lab peer starts from.
