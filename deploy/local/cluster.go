@@ -1,11 +1,13 @@
 package local
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -14,7 +16,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/varpar/varpar/peer"
 	"github.com/varpar/varpar/peer/api"
 )
 
@@ -65,9 +66,11 @@ func New(exe, family string, opts ...Option) (*Cluster, error) {
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("local: %w", err)
 	}
-	if err := peer.NewClusterKey(c.key); err != nil {
+	// The binary writes the key, so that this package needs no peer code
+	// and the key is in whatever format the binary under test reads.
+	if out, err := exec.Command(exe, "keygen", "--out", c.key).CombinedOutput(); err != nil {
 		os.RemoveAll(dir)
-		return nil, fmt.Errorf("local: %w", err)
+		return nil, fmt.Errorf("local: %s keygen: %w: %s", exe, err, bytes.TrimSpace(out))
 	}
 	return c, nil
 }

@@ -1,6 +1,8 @@
 package local
 
 import (
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -57,5 +59,18 @@ func TestFreePortsDiffer(t *testing.T) {
 			t.Fatalf("port %d handed out twice", p)
 		}
 		seen[p] = true
+	}
+}
+
+// TestNewBadBinary: a binary that cannot write the key is an error naming
+// it, and leaves no temporary directory.
+func TestNewBadBinary(t *testing.T) {
+	before, _ := filepath.Glob(filepath.Join(os.TempDir(), "varpar-demo-*"))
+	if _, err := New(filepath.Join(t.TempDir(), "no-varpar"), ""); err == nil || !strings.Contains(err.Error(), "no-varpar keygen") {
+		t.Errorf("got %v", err)
+	}
+	after, _ := filepath.Glob(filepath.Join(os.TempDir(), "varpar-demo-*"))
+	if len(after) > len(before) {
+		t.Errorf("left a directory behind: %v", after)
 	}
 }
