@@ -24,7 +24,7 @@ type fakePeer struct {
 
 func (f *fakePeer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if f.token != "" && r.Header.Get("Authorization") != "Bearer "+f.token {
-		httpJSON(w, http.StatusUnauthorized, map[string]string{"error": "missing or wrong bearer token"})
+		httpJSON(w, http.StatusUnauthorized, api.ErrorBody{Error: "missing or wrong bearer token"})
 		return
 	}
 	if r.Method != http.MethodPost || r.URL.Path != "/v1/classify" {
@@ -40,13 +40,10 @@ func (f *fakePeer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		Answered: []string{"w1", "w2"}, Missing: []string{"w3"}, QuorumMet: true, Early: true, LatencyMS: 3.5}
 	switch string(body) {
 	case "bad":
-		httpJSON(w, http.StatusBadRequest, map[string]string{"error": "nn: not a JPEG or PNG image"})
+		httpJSON(w, http.StatusBadRequest, api.ErrorBody{Error: "nn: not a JPEG or PNG image"})
 	case "few":
 		res.QuorumMet, res.Early, res.Answered, res.Missing = false, false, []string{"w1"}, []string{"w2", "w3"}
-		httpJSON(w, http.StatusServiceUnavailable, struct {
-			Error string `json:"error"`
-			*api.Result
-		}{"peer: quorum not reached: 1 of 2 needed variants answered", &res})
+		httpJSON(w, http.StatusServiceUnavailable, api.ClassifyAnswer{Error: "peer: quorum not reached: 1 of 2 needed variants answered", Result: &res})
 	default:
 		httpJSON(w, http.StatusOK, res)
 	}

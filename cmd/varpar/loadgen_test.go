@@ -72,7 +72,7 @@ func (l *labelPeer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	l.mu.Unlock()
 	img, err := png.Decode(bytes.NewReader(body))
 	if err != nil {
-		httpJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+		httpJSON(w, http.StatusBadRequest, api.ErrorBody{Error: err.Error()})
 		return
 	}
 	class := "0"
@@ -82,10 +82,7 @@ func (l *labelPeer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	res := api.Result{Class: class, Answered: []string{"a", "b", "c"}, QuorumMet: true, LatencyMS: 0.5,
 		Timings: map[string]api.VariantTiming{"a": {ArrivedMS: 0.25, ComputeMS: 0.125}, "b": {ArrivedMS: 0.4, ComputeMS: 0.2}}}
 	if n%5 == 0 {
-		httpJSON(w, http.StatusServiceUnavailable, struct {
-			Error string `json:"error"`
-			api.Result
-		}{"peer: quorum not reached", res})
+		httpJSON(w, http.StatusServiceUnavailable, api.ClassifyAnswer{Error: "peer: quorum not reached", Result: &res})
 		return
 	}
 	httpJSON(w, http.StatusOK, res)

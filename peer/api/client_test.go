@@ -133,7 +133,7 @@ func TestClassifyNotAResult(t *testing.T) {
 		t.Errorf("a 200 with HTML: %v", err)
 	}
 	// A refusal in plain text is still an answer, its text the message.
-	srv2 := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { http.Error(w, "go away", 502) }))
+	srv2 := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { http.Error(w, "go away", http.StatusBadGateway) }))
 	defer srv2.Close()
 	resp, err := newClient(t, srv2.URL).Classify(context.Background(), []byte("x"), api.Params{})
 	if err != nil || resp.Err() == nil || !strings.HasSuffix(resp.Err().Error(), ": go away") {
