@@ -13,10 +13,11 @@ import (
 )
 
 // Config is a peer's configuration: read from a YAML file (the yaml keys
-// below), then overridden by the command-line flags BindFlags makes from the
-// flag and usage tags. A key is added here and only here: its yaml key, flag,
-// help text and default (in DefaultConfig) follow from the field, and
-// deploy/peer.yaml, which a test holds to this struct, documents it.
+// below), then overridden by the command-line flags that BindFlags makes
+// from the flag and usage tags. Adding a key is adding a field here (and its
+// default to DefaultConfig when it is not the zero value): the flag and its
+// help follow from the tags, and config_test.go fails until
+// deploy/peer.yaml documents the key.
 type Config struct {
 	// Unique in the cluster; default: the host name.
 	NodeName string `yaml:"node_name" flag:"node-name" usage:"unique name of this peer in the cluster"`

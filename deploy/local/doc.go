@@ -9,8 +9,10 @@
 // and take everything down (Cluster.Shutdown).
 //
 // Every goroutine has an owner: each peer process has one waiter, which
-// ends when the process does, and Shutdown returns only after every peer
-// process has exited and been waited for. Shutdown is idempotent.
+// ends when the process does. Shutdown sends SIGTERM, then SIGKILL, and
+// returns once every peer process has exited and been waited for (or with an
+// error naming one that outlived SIGKILL by 10 s). Shutdown is idempotent:
+// later calls return the first one's error.
 //
 // Peers talk to the test or the tool through their HTTP API (Peer.API, a
 // peer/api client); nothing here links the peer code in.
