@@ -4,13 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"os/signal"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -173,74 +171,56 @@ func runDemo(cmd *cobra.Command, o demoOpts) (err error) {
 
 	victimName, sole := local.ChooseVictim(cv, cl.Names())
 	victim := cl.ByName(victimName)
-	live := slices.DeleteFunc(slices.Clone(peers), func(p *local.Peer) bool { return p == victim })
-	rng := rand.New(rand.NewPCG(o.seed, 0x3c6ef372fe94f82b))
-	var rngMu sync.Mutex
-	pick := func(ps []*local.Peer) *local.Peer {
-		rngMu.Lock()
-		defer rngMu.Unlock()
-		return ps[rng.IntN(len(ps))]
-	}
 	fmt.Fprintf(errOut, "sending %d requests", o.requests)
 	if o.rate > 0 {
 		fmt.Fprintf(errOut, " at %g/s", o.rate)
 	}
 	fmt.Fprintf(errOut, " through random live peers; kill -9 %s after %d\n", victimName, o.killAfter)
-
-	// Before the kill: any peer.
-	before := load.Pace(ctx, load.Schedule{Total: o.killAfter, Rate: o.rate, Concurrency: o.concurrency}, func(ctx context.Context, i int) load.Outcome {
-		img, label := w.Request(i)
-		return load.SendClassify(ctx, pick(peers).API, img, label, o.params)
-	})
-	if ctx.Err() != nil {
-		printDemoTable(out, before.Outcomes, nil, time.Time{}, w.Classes)
-		return errors.New("interrupted")
-	}
-	if err := victim.Kill(); err != nil {
+	run := local.KillRun{Peers: peers, Victim: victim, Requests: o.requests, KillAfter: o.killAfter,
+		Rate: o.rate, Concurrency: o.concurrency, Seed: o.seed,
+		Send: func(ctx context.Context, c *api.Client, i int) load.Outcome {
+			img, label := w.Request(i)
+			return load.SendClassify(ctx, c, img, label, o.params)
+		},
+		Killed: func() {
+			what := "it served no variant alone, so every variant keeps a replica"
+			if len(sole) > 0 {
+				what = "it alone served " + strings.Join(sole, ", ")
+			}
+			fmt.Fprintf(errOut, "killed %s (pid %d) with SIGKILL: %s\n", victimName, victim.PID(), what)
+		}}
+	res, err := run.Run(ctx)
+	if err != nil {
 		return err
 	}
-	killedAt := time.Now()
-	what := "it served no variant alone, so every variant keeps a replica"
-	if len(sole) > 0 {
-		what = "it alone served " + strings.Join(sole, ", ")
+	if res.KilledAt.IsZero() {
+		printDemoTable(out, res.Before, nil, time.Time{}, w.Classes)
+		return errors.New("interrupted")
 	}
-	fmt.Fprintf(errOut, "killed %s (pid %d) with SIGKILL: %s\n", victimName, victim.PID(), what)
-
-	// After the kill: the live peers only. A watcher notes when a live peer's
-	// view has dropped the victim and every variant is served again.
-	watchCtx, stopWatch := context.WithCancel(ctx)
-	recovered := make(chan time.Time, 1)
-	var watch sync.WaitGroup
-	watch.Add(1)
-	go func() {
-		defer watch.Done()
-		if at, ok := local.WatchRecovery(watchCtx, live[0].API, victimName); ok {
-			recovered <- at
-		}
-	}()
-	after := load.Pace(ctx, load.Schedule{Total: o.requests - o.killAfter, Rate: o.rate, Concurrency: o.concurrency}, func(ctx context.Context, i int) load.Outcome {
-		img, label := w.Request(o.killAfter + i)
-		return load.SendClassify(ctx, pick(live).API, img, label, o.params)
-	})
-	stopWatch()
-	watch.Wait()
-	var recoveredAt time.Time
-	select {
-	case recoveredAt = <-recovered:
-		fmt.Fprintf(errOut, "%.1fs after the kill, the live peers had declared %s dead and re-planned: every variant is served again\n",
-			recoveredAt.Sub(killedAt).Seconds(), victimName)
-	default:
+	recoveredAt := res.RecoveredAt
+	if recoveredAt.IsZero() {
 		fmt.Fprintf(errOut, "the live peers had not yet re-planned %s's variants when the requests ended (%.1fs after the kill)\n",
-			victimName, time.Since(killedAt).Seconds())
+			victimName, time.Since(res.KilledAt).Seconds())
+	} else {
+		fmt.Fprintf(errOut, "%.1fs after the kill, the live peers had declared %s dead and re-planned: every variant is served again\n",
+			recoveredAt.Sub(res.KilledAt).Seconds(), victimName)
+		printMoves(errOut, cv, survivor(peers, victim).API, victimName, len(sole))
 	}
-	if !recoveredAt.IsZero() {
-		printMoves(errOut, cv, live[0].API, victimName, len(sole))
-	}
-	if err := printDemoTable(out, before.Outcomes, after.Outcomes, recoveredAt, w.Classes); err != nil {
+	if err := printDemoTable(out, res.Before, res.After, recoveredAt, w.Classes); err != nil {
 		return err
 	}
 	if ctx.Err() != nil {
 		return errors.New("interrupted")
+	}
+	return nil
+}
+
+// survivor is the first peer that is not the victim.
+func survivor(peers []*local.Peer, victim *local.Peer) *local.Peer {
+	for _, p := range peers {
+		if p != victim {
+			return p
+		}
 	}
 	return nil
 }

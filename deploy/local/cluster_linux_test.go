@@ -5,11 +5,14 @@ import (
 	"errors"
 	"io/fs"
 	"os"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/varpar/varpar/deploy/load"
+	"github.com/varpar/varpar/peer/api"
 	"go.uber.org/goleak"
 )
 
@@ -49,10 +52,25 @@ func TestKillAndStop(t *testing.T) {
 		t.Errorf("a's last 3 log lines: %q", tail)
 	}
 
+	// Requests through random peers, b killed after 10: none of the 30
+	// after the kill goes to b, so all succeed.
 	victim := ps[1]
 	pid := victim.PID()
-	if err := victim.Kill(); err != nil {
+	killed := false
+	run := KillRun{Peers: ps, Victim: victim, Requests: 40, KillAfter: 10, Rate: 20, Concurrency: 2, Seed: 1,
+		Send:   func(ctx context.Context, c *api.Client, i int) load.Outcome { return load.SendHealthz(ctx, c) },
+		Killed: func() { killed = victim.Exited() }}
+	res, err := run.Run(ctx)
+	if err != nil {
 		t.Fatal(err)
+	}
+	if !killed || res.KilledAt.IsZero() || len(res.Before) != 10 || len(res.After) != 30 {
+		t.Fatalf("kill run: killed %v at %v, %d before and %d after; want 10 and 30", killed, res.KilledAt, len(res.Before), len(res.After))
+	}
+	for i, o := range slices.Concat(res.Before, res.After) {
+		if o.ErrKind != "" || o.Start.IsZero() {
+			t.Errorf("request %d: %+v", i, o)
+		}
 	}
 	if !victim.Exited() || victim.ExitErr() == nil {
 		t.Errorf("after kill -9: exited %v, %v; want a signal exit", victim.Exited(), victim.ExitErr())

@@ -6,7 +6,8 @@
 // clusters up with: start peers (Cluster.Start), wait until they agree on
 // the plan and serve it (Cluster.WaitReady), kill -9 one (Peer.Kill) or stop
 // it gracefully (Peer.Stop), read its last log lines (Peer.Tail, LogTails),
-// and take everything down (Cluster.Shutdown).
+// run load through them with a kill -9 half-way (KillRun), and take
+// everything down (Cluster.Shutdown).
 //
 // Every goroutine has an owner: each peer process has one waiter, which
 // ends when the process does. Shutdown sends SIGTERM, then SIGKILL, and
