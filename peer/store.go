@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+
+	"github.com/varpar/varpar/internal/atomicfile"
 )
 
 // ErrNotStored is returned when the store has no file with the asked hash.
@@ -82,26 +84,19 @@ func (s *Store) Put(sha, source string, fill func(w io.Writer) error) error {
 	if s.Has(sha) {
 		return nil
 	}
-	tmp, err := os.CreateTemp(s.dir, ".incoming-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name()) // a no-op after the rename
-	h := sha256.New()
-	err = fill(io.MultiWriter(tmp, h))
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return err
-	}
-	if got := hex.EncodeToString(h.Sum(nil)); got != sha {
-		return &HashMismatchError{Source: source, Got: got, Want: sha}
-	}
-	return os.Rename(tmp.Name(), s.Path(sha))
+	// Mode 0600 as before: weights are the cluster's, not every local user's.
+	return atomicfile.WriteFunc(s.Path(sha), 0o600, func(w io.Writer) error {
+		h := sha256.New()
+		if err := fill(io.MultiWriter(w, h)); err != nil {
+			return err
+		}
+		// Refusing here, after the bytes are written, makes WriteFunc
+		// remove them: nothing unchecked is ever under a store name.
+		if got := hex.EncodeToString(h.Sum(nil)); got != sha {
+			return &HashMismatchError{Source: source, Got: got, Want: sha}
+		}
+		return nil
+	})
 }
 
 // PutFile copies a local file into the store, checking its hash.
