@@ -335,15 +335,21 @@ func (p *Peer) load(id string) {
 	i := p.index[id]
 	v := p.manifest.Variants[i]
 	if !p.store.Has(v.SHA256) {
-		if err := p.fetch(v); err != nil {
-			p.log.Warn().Err(err).Str("variant", id).Msg("cannot get weights yet; will retry")
-			return
+		// The family directory first, as Start does (a stored file removed
+		// as damaged comes back from there), then the peers that hold it.
+		if err := p.store.PutFile(filepath.Join(p.famDir, v.Weights), v.SHA256); err != nil {
+			if err := p.fetch(v); err != nil {
+				p.log.Warn().Err(err).Str("variant", id).Msg("cannot get weights yet; will retry")
+				return
+			}
 		}
 	}
 	// The store hands over bytes it has checked against the hash (see
 	// Store), so the model is built from them without hashing again.
 	data, err := p.store.Read(v.SHA256, nn.MaxSafetensorsBytes)
 	if err != nil {
+		// A damaged file is gone now: the next round (at most the
+		// reconcile tick away) gets it again.
 		p.log.Error().Err(err).Str("variant", id).Msg("stored weights unreadable")
 		return
 	}

@@ -7,7 +7,10 @@ import (
 	"errors"
 	"io"
 	"os"
+	"path/filepath"
 	"testing"
+
+	"github.com/varpar/varpar/nn"
 )
 
 func putBytes(tb testing.TB, s *Store, data []byte) string {
@@ -83,4 +86,52 @@ func TestStoreReadChecks(t *testing.T) {
 	if _, err := later.Read(sha[:10], 1<<20); !errors.Is(err, ErrNotStored) {
 		t.Errorf("Read of a malformed hash: got %v, want ErrNotStored", err)
 	}
+}
+
+// TestLoadReplacesDamagedWeights: a variant whose stored weights were
+// damaged on disk (found by the first Read of this process) is not served
+// from them; the file is removed, and the next load takes the family's copy
+// again and serves it.
+func TestLoadReplacesDamagedWeights(t *testing.T) {
+	p := unitPeer(t, &fakeTransport{})
+	p.gossip = &fakeMembership{}
+	p.pool = nn.NewPool(1)
+	defer p.pool.Close()
+	var err error
+	if p.store, err = OpenStore(p.cfg.DataDir); err != nil {
+		t.Fatal(err)
+	}
+	v := p.manifest.Variants[0]
+	if err := p.store.PutFile(filepath.Join(p.famDir, v.Weights), v.SHA256); err != nil {
+		t.Fatal(err)
+	}
+	// Damaged while the peer was down: same size, one byte flipped.
+	data, err := os.ReadFile(p.store.Path(v.SHA256))
+	if err != nil {
+		t.Fatal(err)
+	}
+	data[len(data)-1] ^= 0xff
+	if err := os.WriteFile(p.store.Path(v.SHA256), data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if p.store, err = OpenStore(p.cfg.DataDir); err != nil { // a new process
+		t.Fatal(err)
+	}
+
+	p.wg.Add(1)
+	p.load(v.ID)
+	if s := p.serverOf(v.ID); s != nil {
+		s.stop()
+		t.Fatal("served a variant from damaged weights")
+	}
+	if p.store.Has(v.SHA256) {
+		t.Fatal("damaged weights left in the store")
+	}
+	p.wg.Add(1)
+	p.load(v.ID)
+	s := p.serverOf(v.ID)
+	if s == nil {
+		t.Fatal("variant not served after its damaged weights were removed")
+	}
+	s.stop()
 }
