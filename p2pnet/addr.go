@@ -85,10 +85,9 @@ func ListenAddr(hostport string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("%w: listen address %q: port %q is not a number", ErrBadAddress, hostport, port)
 	}
-	// Port 0 asks the kernel for a free port; dialling one never makes sense.
 	a, err := multiaddrOf(host, n, true)
 	if err != nil {
-		return "", fmt.Errorf("listen address %q: %w", hostport, err)
+		return "", fmt.Errorf("%w: listen address %q: %v", ErrBadAddress, hostport, err)
 	}
 	return a.String(), nil
 }
@@ -97,18 +96,25 @@ func ListenAddr(hostport string) (string, error) {
 func tcpMultiaddr(ip string, port int) (multiaddr.Multiaddr, error) {
 	a, err := multiaddrOf(ip, port, false)
 	if err != nil {
-		return nil, fmt.Errorf("address %s: %w", net.JoinHostPort(ip, strconv.Itoa(port)), err)
+		return nil, fmt.Errorf("%w: address %s: %v", ErrBadAddress, net.JoinHostPort(ip, strconv.Itoa(port)), err)
 	}
 	return a, nil
 }
 
+// multiaddrOf builds the TCP multiaddr of ip and port; its errors say what
+// is wrong, and the callers wrap them.
 func multiaddrOf(ip string, port int, listen bool) (multiaddr.Multiaddr, error) {
-	if port < 0 || port > 65535 || (port == 0 && !listen) {
-		return nil, fmt.Errorf("%w: port %d", ErrBadAddress, port)
+	switch {
+	case port < 0 || port > 65535:
+		return nil, fmt.Errorf("port %d is not 0..65535", port)
+	case port == 0 && !listen:
+		// Port 0 asks the kernel for a free port when listening; no peer
+		// listens on it.
+		return nil, fmt.Errorf("port 0 cannot be dialled")
 	}
 	addr, err := netip.ParseAddr(ip)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %q is not an IP address", ErrBadAddress, ip)
+		return nil, fmt.Errorf("%q is not an IP address", ip)
 	}
 	addr = addr.Unmap()
 	var s string
@@ -119,15 +125,11 @@ func multiaddrOf(ip string, port int, listen bool) (multiaddr.Multiaddr, error) 
 		// A link-local IPv6 address needs its interface; multiaddr keeps
 		// the zone in a component of its own.
 		if strings.Contains(addr.Zone(), "/") {
-			return nil, fmt.Errorf("%w: zone %q", ErrBadAddress, addr.Zone())
+			return nil, fmt.Errorf("zone %q", addr.Zone())
 		}
 		s = fmt.Sprintf("/ip6zone/%s/ip6/%s/tcp/%d", addr.Zone(), addr.WithZone(""), port)
 	default:
 		s = fmt.Sprintf("/ip6/%s/tcp/%d", addr, port)
 	}
-	a, err := multiaddr.NewMultiaddr(s)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrBadAddress, err)
-	}
-	return a, nil
+	return multiaddr.NewMultiaddr(s)
 }
