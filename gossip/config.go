@@ -24,8 +24,11 @@ type Config struct {
 	// Two nodes at different addresses with one name are a name conflict:
 	// the later one is refused (see NameConflictError).
 	Name string
-	// BindAddr is the IP address to listen on (UDP and TCP), e.g.
-	// "0.0.0.0" or "127.0.0.1".
+	// BindAddr is the IP address to listen on (UDP and TCP), IPv4 or IPv6,
+	// e.g. "0.0.0.0", "127.0.0.1", "::1" or "fd00::7". With "::" (every
+	// IPv6 interface) AdvertiseAddr is required: memberlist picks an
+	// address to advertise only for "0.0.0.0", and would advertise "::",
+	// which no node can reach.
 	BindAddr string
 	// BindPort is the port to listen on; 0 picks a free one (see LocalAddr).
 	BindPort int
@@ -160,6 +163,10 @@ func (c *Config) validate() error {
 		return bad("Config.BindPort = %d, want 0..65535", c.BindPort)
 	case c.AdvertiseAddr != "" && net.ParseIP(c.AdvertiseAddr) == nil:
 		return bad("Config.AdvertiseAddr %q is not an IP address", c.AdvertiseAddr)
+	case c.AdvertiseAddr != "" && net.ParseIP(c.AdvertiseAddr).IsUnspecified():
+		return bad("Config.AdvertiseAddr %q is no address a node can reach", c.AdvertiseAddr)
+	case c.AdvertiseAddr == "" && net.ParseIP(c.BindAddr).IsUnspecified() && net.ParseIP(c.BindAddr).To4() == nil:
+		return bad("Config.BindAddr %q needs Config.AdvertiseAddr (memberlist would advertise %q itself)", c.BindAddr, c.BindAddr)
 	case c.AdvertisePort < 0 || c.AdvertisePort > 65535:
 		return bad("Config.AdvertisePort = %d, want 0..65535", c.AdvertisePort)
 	case c.AdvertisePort != 0 && c.BindPort == 0:

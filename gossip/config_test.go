@@ -18,6 +18,11 @@ func TestConfigValidation(t *testing.T) {
 	if _, err := New(valid()); err != nil {
 		t.Fatalf("valid config refused: %v", err)
 	}
+	v6 := valid()
+	v6.BindAddr, v6.AdvertiseAddr = "::", "fd00::7"
+	if _, err := New(v6); err != nil {
+		t.Fatalf("IPv6 config refused: %v", err)
+	}
 	for _, tc := range []struct {
 		name string
 		edit func(*Config)
@@ -28,6 +33,9 @@ func TestConfigValidation(t *testing.T) {
 		{"bind addr", func(c *Config) { c.BindAddr = "localhost" }, "BindAddr"},
 		{"bind port", func(c *Config) { c.BindPort = 70000 }, "BindPort"},
 		{"advertise addr", func(c *Config) { c.AdvertiseAddr = "pi.lan" }, "AdvertiseAddr"},
+		{"advertise unspecified", func(c *Config) { c.AdvertiseAddr = "0.0.0.0" }, "no address a node can reach"},
+		{"advertise unspecified ipv6", func(c *Config) { c.AdvertiseAddr = "::" }, "no address a node can reach"},
+		{"any ipv6 without advertise", func(c *Config) { c.BindAddr = "::" }, `BindAddr "::" needs Config.AdvertiseAddr`},
 		{"advertise port", func(c *Config) { c.AdvertisePort = -1 }, "AdvertisePort = -1"},
 		{"advertise port, free bind port", func(c *Config) { c.AdvertisePort = 7000; c.BindPort = 0 }, "fixed Config.BindPort"},
 		{"no key", func(c *Config) { c.Key = nil }, "Key is 0 bytes"},

@@ -20,6 +20,9 @@
 //   - Departures: Members lists the live nodes; AllMembers also shows who
 //     failed (StateDead) and who left with Leave (StateLeft); Config.OnChange
 //     says when to look again.
+//   - Addresses: IPv4 or IPv6 alike (BindAddr "::1", seeds "[fd00::1]:7946");
+//     binding every IPv6 interface ("::") needs an AdvertiseAddr, since
+//     memberlist picks one by itself only for "0.0.0.0".
 //   - Logging: memberlist's own log lines go to the zerolog Logger at their
 //     levels.
 //

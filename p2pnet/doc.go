@@ -24,15 +24,25 @@
 // success, and a cancelled context resets the stream. A handler that panics
 // answers INTERNAL instead of taking the process down.
 //
+// Addresses are this package's business, so that its users need neither
+// multiaddrs nor libp2p's types: ListenAddr turns a "host:port" (IPv4 or
+// IPv6, "[::1]:0") into a listen multiaddr, and NewRemote names another peer
+// from what gossip tells about it (its PeerID's text form, an IPv4 or IPv6
+// address and a port), with an error wrapping ErrBadAddress that says which
+// part is unusable.
+//
 // Use:
 //
 //	cfg := p2pnet.DefaultConfig()
+//	listen, err := p2pnet.ListenAddr("0.0.0.0:7950")
+//	cfg.ListenAddrs = []string{listen}
 //	cfg.KeyFile, cfg.ClusterKey = "/var/lib/varpar/peer.key", clusterKey
 //	h, err := p2pnet.New(cfg)
 //	...
 //	defer h.Close()
-//	h.SetInferHandler(serve)        // func(ctx, from, *pb.InferRequest) *pb.InferAnswer
+//	h.SetInferHandler(serve)        // func(ctx, from PeerID, *pb.InferRequest) *pb.InferAnswer
 //	h.SetWeightsSource(store.Open)  // func(sha256hex) (io.ReadCloser, int64, bool)
+//	other, err := p2pnet.NewRemote(peerID, "fd00::7", 7950)
 //	ans, err := h.Infer(ctx, other, &pb.InferRequest{...})
 //	err = h.FetchWeights(ctx, other, sha, maxSize, tmpFile)
 //

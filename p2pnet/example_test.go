@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/peer"
-
 	"github.com/varpar/varpar/p2pnet"
 	"github.com/varpar/varpar/p2pnet/pb"
 )
@@ -15,7 +13,11 @@ import (
 // top 2 classes of an image.
 func ExampleHost_Infer() {
 	cfg := p2pnet.DefaultConfig()
-	cfg.ListenAddrs = []string{"/ip4/127.0.0.1/tcp/0"}
+	listen, err := p2pnet.ListenAddr("127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	cfg.ListenAddrs = []string{listen}
 	cfg.ClusterKey = []byte("the cluster's shared secret key!")
 
 	server, err := p2pnet.New(cfg)
@@ -23,7 +25,7 @@ func ExampleHost_Infer() {
 		panic(err)
 	}
 	defer server.Close()
-	server.SetInferHandler(func(ctx context.Context, from peer.ID, req *pb.InferRequest) *pb.InferAnswer {
+	server.SetInferHandler(func(ctx context.Context, from p2pnet.PeerID, req *pb.InferRequest) *pb.InferAnswer {
 		// A real peer runs the variant here, honouring ctx.
 		return &pb.InferAnswer{
 			ModelSha256: make([]byte, 32),
@@ -40,7 +42,7 @@ func ExampleHost_Infer() {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	ans, err := client.Infer(ctx, server.AddrInfo(), &pb.InferRequest{
+	ans, err := client.Infer(ctx, server.Remote(), &pb.InferRequest{
 		RequestId: "cat-1",
 		VariantId: "r160-w0.5",
 		K:         2,

@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/rs/zerolog"
 	"go.uber.org/goleak"
 
@@ -74,7 +73,7 @@ func testRequest(id, variant string) *pb.InferRequest {
 
 // topK answers with classes derived from the image, so a test can tell that
 // the answer is for its request.
-func topK(_ context.Context, _ peer.ID, req *pb.InferRequest) *pb.InferAnswer {
+func topK(_ context.Context, _ PeerID, req *pb.InferRequest) *pb.InferAnswer {
 	img := req.GetEncodedImage()
 	first := int32(0)
 	if len(img) > 0 {

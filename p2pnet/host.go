@@ -139,14 +139,18 @@ func identity(cfg Config) (crypto.PrivKey, error) {
 }
 
 // ID is the peer ID, derived from the identity key.
-func (h *Host) ID() peer.ID { return h.host.ID() }
+func (h *Host) ID() PeerID { return PeerID(h.host.ID()) }
 
 // Addrs are the addresses the host listens on, with unspecified addresses
 // (0.0.0.0) expanded to the machine's interface addresses.
 func (h *Host) Addrs() []multiaddr.Multiaddr { return h.host.Addrs() }
 
-// AddrInfo is the ID and addresses other peers dial this host by.
-func (h *Host) AddrInfo() peer.AddrInfo { return peer.AddrInfo{ID: h.ID(), Addrs: h.Addrs()} }
+// AddrInfo is the ID and addresses other peers dial this host by, as libp2p
+// names them.
+func (h *Host) AddrInfo() peer.AddrInfo { return peer.AddrInfo{ID: h.host.ID(), Addrs: h.Addrs()} }
+
+// Remote names this host for another host's Infer and FetchWeights.
+func (h *Host) Remote() Remote { return Remote{ID: h.ID(), addrs: h.Addrs()} }
 
 // Port is the TCP port actually bound (the first, if several listen
 // addresses were given), or 0 when the host listens on nothing. With port 0

@@ -46,7 +46,7 @@ func TestDerivePSK(t *testing.T) {
 func TestOtherClusterCannotConnect(t *testing.T) {
 	var calls atomic.Int32
 	server := newHost(t)
-	server.SetInferHandler(func(ctx context.Context, from peer.ID, req *pb.InferRequest) *pb.InferAnswer {
+	server.SetInferHandler(func(ctx context.Context, from PeerID, req *pb.InferRequest) *pb.InferAnswer {
 		calls.Add(1)
 		return topK(ctx, from, req)
 	})
@@ -57,7 +57,7 @@ func TestOtherClusterCannotConnect(t *testing.T) {
 	try := func(what string, call func(ctx context.Context) error) {
 		t.Helper()
 		// Forget earlier failed dials, so that this attempt dials again.
-		stranger.host.Network().(*swarm.Swarm).Backoff().Clear(server.ID())
+		stranger.host.Network().(*swarm.Swarm).Backoff().Clear(server.host.ID())
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
 		start := time.Now()
@@ -69,18 +69,18 @@ func TestOtherClusterCannotConnect(t *testing.T) {
 	}
 	try("connect", func(ctx context.Context) error { return stranger.host.Connect(ctx, server.AddrInfo()) })
 	try("open a stream", func(ctx context.Context) error {
-		stranger.host.Peerstore().AddAddrs(server.ID(), server.Addrs(), time.Minute)
-		s, err := stranger.host.NewStream(ctx, server.ID(), InferProtocol)
+		stranger.host.Peerstore().AddAddrs(server.host.ID(), server.Addrs(), time.Minute)
+		s, err := stranger.host.NewStream(ctx, server.host.ID(), InferProtocol)
 		if err == nil {
 			s.Reset()
 		}
 		return err
 	})
 	try("infer", func(ctx context.Context) error {
-		_, err := stranger.Infer(ctx, server.AddrInfo(), testRequest("x", "v"))
+		_, err := stranger.Infer(ctx, server.Remote(), testRequest("x", "v"))
 		return err
 	})
-	if got := len(server.host.Network().ConnsToPeer(stranger.ID())); got != 0 {
+	if got := len(server.host.Network().ConnsToPeer(stranger.host.ID())); got != 0 {
 		t.Errorf("server has %d connections to the stranger", got)
 	}
 	if n := calls.Load(); n != 0 {
@@ -88,7 +88,7 @@ func TestOtherClusterCannotConnect(t *testing.T) {
 	}
 	// The same server still serves its own cluster.
 	friend := newHost(t)
-	if _, err := friend.Infer(testCtx(t, 10*time.Second), server.AddrInfo(), testRequest("y", "v")); err != nil {
+	if _, err := friend.Infer(testCtx(t, 10*time.Second), server.Remote(), testRequest("y", "v")); err != nil {
 		t.Fatalf("Infer from the cluster after a stranger tried: %v", err)
 	}
 }
@@ -101,7 +101,7 @@ func TestIdentityPersists(t *testing.T) {
 			t.Fatalf("New: %v", err)
 		}
 		defer h.Close()
-		return h.ID()
+		return h.host.ID()
 	}
 	first := start()
 	st, err := os.Stat(keyFile)
@@ -151,7 +151,7 @@ func TestCloseIsIdempotentAndWaits(t *testing.T) {
 	server.SetInferHandler(blockingHandler(started, done))
 	errc := make(chan error, 1)
 	go func() {
-		_, err := client.Infer(context.Background(), server.AddrInfo(), testRequest("c", "v"))
+		_, err := client.Infer(context.Background(), server.Remote(), testRequest("c", "v"))
 		errc <- err
 	}()
 	<-started
@@ -175,10 +175,10 @@ func TestCloseIsIdempotentAndWaits(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("Infer did not fail after the server closed")
 	}
-	if _, err := server.Infer(context.Background(), client.AddrInfo(), testRequest("c", "v")); !errors.Is(err, ErrClosed) {
+	if _, err := server.Infer(context.Background(), client.Remote(), testRequest("c", "v")); !errors.Is(err, ErrClosed) {
 		t.Errorf("Infer on a closed host: got %v, want ErrClosed", err)
 	}
-	if err := server.FetchWeights(context.Background(), client.AddrInfo(), "00", 1, nil); !errors.Is(err, ErrClosed) {
+	if err := server.FetchWeights(context.Background(), client.Remote(), "00", 1, nil); !errors.Is(err, ErrClosed) {
 		t.Errorf("FetchWeights on a closed host: got %v, want ErrClosed", err)
 	}
 }
@@ -203,7 +203,7 @@ func TestPortAndConfig(t *testing.T) {
 	}
 	// A dial-only host can still call others.
 	h.SetInferHandler(topK)
-	if _, err := dialOnly.Infer(testCtx(t, 10*time.Second), h.AddrInfo(), testRequest("d", "v")); err != nil {
+	if _, err := dialOnly.Infer(testCtx(t, 10*time.Second), h.Remote(), testRequest("d", "v")); err != nil {
 		t.Fatalf("Infer from a dial-only host: %v", err)
 	}
 

@@ -35,7 +35,7 @@ const deadlineGrace = 2 * time.Second
 // transport fills in the answer's request ID, the variant ID if empty, and
 // ComputeUs if zero (with the handler's wall time). A handler that panics or
 // returns an invalid answer makes the caller receive INTERNAL.
-type InferHandler func(ctx context.Context, from peer.ID, req *pb.InferRequest) *pb.InferAnswer
+type InferHandler func(ctx context.Context, from PeerID, req *pb.InferRequest) *pb.InferAnswer
 
 // SetInferHandler serves InferProtocol with fn, replacing any earlier
 // handler; nil stops serving it.
@@ -69,7 +69,8 @@ func (h *Host) SetInferHandler(fn InferHandler) {
 // ErrBadMessage (an invalid req, or an answer that does not decode or does
 // not answer req), context.DeadlineExceeded or context.Canceled, ErrClosed,
 // or the connection's error.
-func (h *Host) Infer(ctx context.Context, to peer.AddrInfo, req *pb.InferRequest) (*pb.InferAnswer, error) {
+func (h *Host) Infer(ctx context.Context, remote Remote, req *pb.InferRequest) (*pb.InferAnswer, error) {
+	to := remote.addrInfo()
 	if h.isClosed() {
 		return nil, ErrClosed
 	}
@@ -351,7 +352,7 @@ func runInfer(ctx context.Context, log zerolog.Logger, fn InferHandler, from pee
 			ans = &pb.InferAnswer{Error: pb.ErrorCode_INTERNAL, Message: "infer handler panicked"}
 		}
 	}()
-	return fn(ctx, from, req)
+	return fn(ctx, PeerID(from), req)
 }
 
 // finishAnswer fills in what the transport owns and makes sure nothing

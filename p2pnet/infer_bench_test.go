@@ -21,13 +21,13 @@ func BenchmarkInferRoundTrip(b *testing.B) {
 			server.SetInferHandler(topK)
 			ctx := testCtx(b, 10*time.Minute)
 			req := testRequest("r", "v")
-			if _, err := client.Infer(ctx, server.AddrInfo(), req); err != nil {
+			if _, err := client.Infer(ctx, server.Remote(), req); err != nil {
 				b.Fatal(err)
 			}
 			b.ReportAllocs()
 			b.ResetTimer()
 			for b.Loop() {
-				if _, err := client.Infer(ctx, server.AddrInfo(), req); err != nil {
+				if _, err := client.Infer(ctx, server.Remote(), req); err != nil {
 					b.Fatal(err)
 				}
 			}

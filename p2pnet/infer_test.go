@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
-	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/rs/zerolog"
 
 	"github.com/varpar/varpar/p2pnet/pb"
@@ -23,10 +22,10 @@ func TestInferRoundTrip(t *testing.T) {
 	var calls [2]atomic.Int32
 	for i, s := range servers {
 		variant := []string{"v96", "v128"}[i]
-		s.SetInferHandler(func(ctx context.Context, from peer.ID, req *pb.InferRequest) *pb.InferAnswer {
+		s.SetInferHandler(func(ctx context.Context, from PeerID, req *pb.InferRequest) *pb.InferAnswer {
 			calls[i].Add(1)
 			if from != client.ID() {
-				t.Errorf("handler saw caller %s, want %s", from, client.ID())
+				t.Errorf("handler saw caller %s, want %s", from, client.host.ID())
 			}
 			if _, ok := ctx.Deadline(); !ok {
 				t.Error("handler context has no deadline")
@@ -44,7 +43,7 @@ func TestInferRoundTrip(t *testing.T) {
 		for j := 0; j < 3; j++ { // the second and later calls reuse the connection
 			req := testRequest("r", variant)
 			req.Input = &pb.InferRequest_EncodedImage{EncodedImage: []byte{byte(10 * (j + 1))}}
-			ans, err := client.Infer(ctx, s.AddrInfo(), req)
+			ans, err := client.Infer(ctx, s.Remote(), req)
 			if err != nil {
 				t.Fatalf("Infer(%s) #%d: %v", variant, j, err)
 			}
@@ -61,7 +60,7 @@ func TestInferRoundTrip(t *testing.T) {
 			}
 		}
 		// A variant the server does not serve: an answer, not an error.
-		ans, err := client.Infer(ctx, s.AddrInfo(), testRequest("u", "nope"))
+		ans, err := client.Infer(ctx, s.Remote(), testRequest("u", "nope"))
 		if err != nil || ans.Error != pb.ErrorCode_UNKNOWN_VARIANT || ans.VariantId != "nope" {
 			t.Fatalf("unknown variant: got %v, %v; want an UNKNOWN_VARIANT answer", ans, err)
 		}
@@ -74,7 +73,7 @@ func TestInferRoundTrip(t *testing.T) {
 
 	// A host that has no handler does not speak the protocol.
 	bare := newHost(t)
-	if _, err := client.Infer(ctx, bare.AddrInfo(), testRequest("r", "v96")); err == nil {
+	if _, err := client.Infer(ctx, bare.Remote(), testRequest("r", "v96")); err == nil {
 		t.Error("Infer to a host without a handler: got nil error")
 	}
 }
@@ -95,7 +94,7 @@ func equalInt32(a, b []int32) bool {
 // done is closed once, however many calls the handler serves.
 func blockingHandler(started, done chan<- struct{}) InferHandler {
 	var once sync.Once
-	return func(ctx context.Context, _ peer.ID, _ *pb.InferRequest) *pb.InferAnswer {
+	return func(ctx context.Context, _ PeerID, _ *pb.InferRequest) *pb.InferAnswer {
 		started <- struct{}{}
 		<-ctx.Done()
 		once.Do(func() { close(done) })
@@ -124,7 +123,7 @@ func testInferDeadline(t *testing.T, mode func(*Config)) {
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	_, err := client.Infer(ctx, server.AddrInfo(), testRequest("slow", "v"))
+	_, err := client.Infer(ctx, server.Remote(), testRequest("slow", "v"))
 	elapsed := time.Since(start)
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Infer to a slow handler: got %v, want context.DeadlineExceeded", err)
@@ -144,7 +143,7 @@ func testInferDeadline(t *testing.T, mode func(*Config)) {
 	started2, done2 := make(chan struct{}, 1), make(chan struct{})
 	server.SetInferHandler(blockingHandler(started2, done2))
 	start = time.Now()
-	_, err = client.Infer(context.Background(), server.AddrInfo(), req)
+	_, err = client.Infer(context.Background(), server.Remote(), req)
 	if !errors.Is(err, context.DeadlineExceeded) || time.Since(start) > 2*time.Second {
 		t.Fatalf("Infer with a request deadline: got %v after %v, want DeadlineExceeded in ~300ms", err, time.Since(start))
 	}
@@ -155,7 +154,7 @@ func testInferDeadline(t *testing.T, mode func(*Config)) {
 	capped := newHost(t, mode, func(c *Config) { c.MaxInferTime = 200 * time.Millisecond })
 	started3, done3 := make(chan struct{}, 1), make(chan struct{})
 	capped.SetInferHandler(blockingHandler(started3, done3))
-	ans, err := client.Infer(testCtx(t, 10*time.Second), capped.AddrInfo(), testRequest("long", "v"))
+	ans, err := client.Infer(testCtx(t, 10*time.Second), capped.Remote(), testRequest("long", "v"))
 	if err != nil || ans.Error != pb.ErrorCode_DEADLINE {
 		t.Fatalf("request over MaxInferTime: got %v, %v; want a DEADLINE answer", ans, err)
 	}
@@ -164,13 +163,13 @@ func testInferDeadline(t *testing.T, mode func(*Config)) {
 	// A request whose deadline has already passed is answered DEADLINE at
 	// once, without calling the handler.
 	var called atomic.Bool
-	server.SetInferHandler(func(ctx context.Context, from peer.ID, req *pb.InferRequest) *pb.InferAnswer {
+	server.SetInferHandler(func(ctx context.Context, from PeerID, req *pb.InferRequest) *pb.InferAnswer {
 		called.Store(true)
 		return topK(ctx, from, req)
 	})
 	late := testRequest("late", "v")
 	late.DeadlineUnixMs = time.Now().Add(-time.Second).UnixMilli()
-	s, err := client.host.NewStream(testCtx(t, 5*time.Second), server.ID(), InferProtocol)
+	s, err := client.host.NewStream(testCtx(t, 5*time.Second), server.host.ID(), InferProtocol)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -201,7 +200,7 @@ func testInferCancel(t *testing.T, mode func(*Config)) {
 	go func() {
 		// The request's deadline (StreamTimeout, 5 s) is far off: only the
 		// cancellation can end the handler in time.
-		_, err := client.Infer(ctx, server.AddrInfo(), testRequest("c", "v"))
+		_, err := client.Infer(ctx, server.Remote(), testRequest("c", "v"))
 		errc <- err
 	}()
 	select {
@@ -228,7 +227,7 @@ func testInferCancel(t *testing.T, mode func(*Config)) {
 func TestInferOversizeRefused(t *testing.T) {
 	var calls atomic.Int32
 	server := newHost(t, func(c *Config) { c.MaxInferBytes = 64 << 10 })
-	server.SetInferHandler(func(ctx context.Context, from peer.ID, req *pb.InferRequest) *pb.InferAnswer {
+	server.SetInferHandler(func(ctx context.Context, from PeerID, req *pb.InferRequest) *pb.InferAnswer {
 		calls.Add(1)
 		return topK(ctx, from, req)
 	})
@@ -238,7 +237,7 @@ func TestInferOversizeRefused(t *testing.T) {
 
 	big := testRequest("big", "v")
 	big.Input = &pb.InferRequest_EncodedImage{EncodedImage: make([]byte, 100<<10)}
-	if ans, err := client.Infer(ctx, server.AddrInfo(), big); err == nil {
+	if ans, err := client.Infer(ctx, server.Remote(), big); err == nil {
 		t.Fatalf("100 KiB request to a 64 KiB server: got answer %v, want an error", ans)
 	}
 	if calls.Load() != 0 {
@@ -246,20 +245,20 @@ func TestInferOversizeRefused(t *testing.T) {
 	}
 	// The server still serves requests within its cap.
 	small := testRequest("small", "v")
-	if _, err := client.Infer(ctx, server.AddrInfo(), small); err != nil {
+	if _, err := client.Infer(ctx, server.Remote(), small); err != nil {
 		t.Fatalf("small request after an oversize one: %v", err)
 	}
 
 	// A request over the caller's own cap never leaves it.
 	tiny := newHost(t, func(c *Config) { c.MaxInferBytes = 1 << 10 })
 	big.Input = &pb.InferRequest_EncodedImage{EncodedImage: make([]byte, 2<<10)}
-	if _, err := tiny.Infer(ctx, server.AddrInfo(), big); !errors.Is(err, ErrTooLarge) {
+	if _, err := tiny.Infer(ctx, server.Remote(), big); !errors.Is(err, ErrTooLarge) {
 		t.Fatalf("request over the local cap: got %v, want ErrTooLarge", err)
 	}
 	// Neither does an invalid one.
 	bad := testRequest("bad", "v")
 	bad.K = 0
-	if _, err := client.Infer(ctx, server.AddrInfo(), bad); !errors.Is(err, ErrBadMessage) || !errors.Is(err, pb.ErrInvalid) {
+	if _, err := client.Infer(ctx, server.Remote(), bad); !errors.Is(err, ErrBadMessage) || !errors.Is(err, pb.ErrInvalid) {
 		t.Fatalf("request with k=0: got %v, want ErrBadMessage wrapping pb.ErrInvalid", err)
 	}
 	if got := calls.Load(); got != 1 {
@@ -272,7 +271,7 @@ func TestInferGarbageResetsStream(t *testing.T) {
 	// The handler waits for its context to end, so that a request followed
 	// by junk is still running when the junk arrives, which must cancel it.
 	var calls atomic.Int32
-	server.SetInferHandler(func(ctx context.Context, from peer.ID, req *pb.InferRequest) *pb.InferAnswer {
+	server.SetInferHandler(func(ctx context.Context, from PeerID, req *pb.InferRequest) *pb.InferAnswer {
 		calls.Add(1)
 		<-ctx.Done()
 		return topK(ctx, from, req)
@@ -299,7 +298,7 @@ func TestInferGarbageResetsStream(t *testing.T) {
 	}
 	for _, tt := range junk {
 		t.Run(tt.name, func(t *testing.T) {
-			s, err := client.host.NewStream(ctx, server.ID(), InferProtocol)
+			s, err := client.host.NewStream(ctx, server.host.ID(), InferProtocol)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -325,7 +324,7 @@ func TestInferGarbageResetsStream(t *testing.T) {
 		t.Errorf("handler ran %d times for junk, want 1", got)
 	}
 	server.SetInferHandler(topK)
-	if _, err := client.Infer(ctx, server.AddrInfo(), testRequest("after", "v")); err != nil {
+	if _, err := client.Infer(ctx, server.Remote(), testRequest("after", "v")); err != nil {
 		t.Fatalf("Infer after junk: %v", err)
 	}
 }
@@ -343,19 +342,19 @@ func TestInferHandlerFaults(t *testing.T) {
 		name string
 		fn   InferHandler
 	}{
-		{"panic", func(context.Context, peer.ID, *pb.InferRequest) *pb.InferAnswer { panic("boom") }},
-		{"nil answer", func(context.Context, peer.ID, *pb.InferRequest) *pb.InferAnswer { return nil }},
-		{"duplicate classes", func(context.Context, peer.ID, *pb.InferRequest) *pb.InferAnswer {
+		{"panic", func(context.Context, PeerID, *pb.InferRequest) *pb.InferAnswer { panic("boom") }},
+		{"nil answer", func(context.Context, PeerID, *pb.InferRequest) *pb.InferAnswer { return nil }},
+		{"duplicate classes", func(context.Context, PeerID, *pb.InferRequest) *pb.InferAnswer {
 			return &pb.InferAnswer{ModelSha256: testModelHash, Indices: []int32{1, 1}, Probs: []float32{.5, .5}}
 		}},
-		{"more than k", func(context.Context, peer.ID, *pb.InferRequest) *pb.InferAnswer {
+		{"more than k", func(context.Context, PeerID, *pb.InferRequest) *pb.InferAnswer {
 			return &pb.InferAnswer{ModelSha256: testModelHash, Indices: []int32{1, 2, 3, 4}, Probs: []float32{.1, .1, .1, .1}}
 		}},
 	}
 	for _, tt := range handlers {
 		t.Run(tt.name, func(t *testing.T) {
 			server.SetInferHandler(tt.fn)
-			ans, err := client.Infer(ctx, server.AddrInfo(), testRequest("f", "v"))
+			ans, err := client.Infer(ctx, server.Remote(), testRequest("f", "v"))
 			if err != nil {
 				t.Fatalf("Infer: %v", err)
 			}
@@ -365,7 +364,7 @@ func TestInferHandlerFaults(t *testing.T) {
 		})
 	}
 	server.SetInferHandler(topK)
-	if ans, err := client.Infer(ctx, server.AddrInfo(), testRequest("ok", "v")); err != nil || ans.Error != pb.ErrorCode_OK {
+	if ans, err := client.Infer(ctx, server.Remote(), testRequest("ok", "v")); err != nil || ans.Error != pb.ErrorCode_OK {
 		t.Fatalf("Infer after faults: got %v, %v", ans, err)
 	}
 }
@@ -384,7 +383,7 @@ func TestInferRejectsBadAnswers(t *testing.T) {
 		writeMsg(s, ans)
 		s.Close()
 	})
-	_, err := client.Infer(testCtx(t, 10*time.Second), server.AddrInfo(), testRequest("mine", "v"))
+	_, err := client.Infer(testCtx(t, 10*time.Second), server.Remote(), testRequest("mine", "v"))
 	if !errors.Is(err, ErrBadMessage) {
 		t.Fatalf("answer to another request: got %v, want ErrBadMessage", err)
 	}
@@ -413,7 +412,7 @@ func TestInferClockSkew(t *testing.T) {
 		t.Helper()
 		req := testRequest("skew", "v")
 		req.DeadlineUnixMs, req.TimeoutMs = deadline.UnixMilli(), timeout
-		s, err := client.host.NewStream(ctx, server.ID(), InferProtocol)
+		s, err := client.host.NewStream(ctx, server.host.ID(), InferProtocol)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -476,10 +475,10 @@ func TestSessionBadAnswer(t *testing.T) {
 		}
 	})
 	ctx := testCtx(t, 10*time.Second)
-	if _, err := client.Infer(ctx, server.AddrInfo(), testRequest("bad", "v")); !errors.Is(err, ErrBadMessage) || !errors.Is(err, pb.ErrInvalid) {
+	if _, err := client.Infer(ctx, server.Remote(), testRequest("bad", "v")); !errors.Is(err, ErrBadMessage) || !errors.Is(err, pb.ErrInvalid) {
 		t.Fatalf("invalid answer on a session: got %v, want ErrBadMessage wrapping pb.ErrInvalid", err)
 	}
-	if ans, err := client.Infer(ctx, server.AddrInfo(), testRequest("good", "v")); err != nil || ans.Error != pb.ErrorCode_OK {
+	if ans, err := client.Infer(ctx, server.Remote(), testRequest("good", "v")); err != nil || ans.Error != pb.ErrorCode_OK {
 		t.Fatalf("next call on the session: got %v, %v", ans, err)
 	}
 	if n := opened.Load(); n != 1 {

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
+
+	"github.com/varpar/varpar/internal/atomicfile"
 )
 
 // maxKeyFileSize bounds what LoadOrCreateKey reads; a marshalled Ed25519 key
@@ -44,7 +46,10 @@ func LoadOrCreateKey(path string) (key crypto.PrivKey, created bool, err error) 
 	if err != nil {
 		return nil, false, fmt.Errorf("p2pnet: encoding identity key: %w", err)
 	}
-	if err := writeFileAtomic(path, b, 0o600); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, false, fmt.Errorf("p2pnet: writing identity key: %w", err)
+	}
+	if err := atomicfile.Write(path, b, 0o600); err != nil {
 		return nil, false, fmt.Errorf("p2pnet: writing identity key: %w", err)
 	}
 	return k, true, nil
@@ -68,43 +73,4 @@ func readKeyFile(path string) ([]byte, error) {
 		return nil, fmt.Errorf("%w %s: %v", ErrKeyFile, path, err)
 	}
 	return b, nil
-}
-
-// writeFileAtomic writes b to a temporary file beside path, syncs it and
-// renames it into place, so readers see either no file or the whole file.
-func writeFileAtomic(path string, b []byte, mode os.FileMode) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // after a successful rename this finds nothing
-	if err := f.Chmod(mode); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	// Make the rename itself durable; not every filesystem can sync a folder.
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		d.Close()
-	}
-	return nil
 }

@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/peer"
-
 	"github.com/varpar/varpar/p2pnet/pb"
 )
 
@@ -27,7 +25,7 @@ func sessionCount(h *Host) int {
 func TestSessionManyCalls(t *testing.T) {
 	client, server := newHost(t), newHost(t)
 	var calls atomic.Int32
-	server.SetInferHandler(func(ctx context.Context, from peer.ID, req *pb.InferRequest) *pb.InferAnswer {
+	server.SetInferHandler(func(ctx context.Context, from PeerID, req *pb.InferRequest) *pb.InferAnswer {
 		calls.Add(1)
 		return topK(ctx, from, req)
 	})
@@ -42,7 +40,7 @@ func TestSessionManyCalls(t *testing.T) {
 				b := byte(g*20 + i)
 				req := testRequest(fmt.Sprintf("r%d-%d", g, i), "v")
 				req.Input = &pb.InferRequest_EncodedImage{EncodedImage: []byte{b}}
-				ans, err := client.Infer(ctx, server.AddrInfo(), req)
+				ans, err := client.Infer(ctx, server.Remote(), req)
 				if err != nil {
 					errs <- err
 					return
@@ -75,12 +73,12 @@ func TestSessionFallback(t *testing.T) {
 	old.SetInferHandler(topK)
 	ctx := testCtx(t, 10*time.Second)
 	for i := range 3 {
-		if _, err := client.Infer(ctx, old.AddrInfo(), testRequest("r", "v")); err != nil {
+		if _, err := client.Infer(ctx, old.Remote(), testRequest("r", "v")); err != nil {
 			t.Fatalf("call %d to a peer without sessions: %v", i, err)
 		}
 	}
 	client.smu.Lock()
-	_, refused := client.noSession[old.ID()]
+	_, refused := client.noSession[old.host.ID()]
 	client.smu.Unlock()
 	if !refused || sessionCount(client) != 0 {
 		t.Errorf("refused %v, sessions %d: want the peer remembered as sessionless", refused, sessionCount(client))
@@ -102,7 +100,7 @@ func TestSessionServerGone(t *testing.T) {
 	errc := make(chan error, 2)
 	for range 2 {
 		go func() {
-			_, err := client.Infer(ctx, server.AddrInfo(), testRequest("w", "v"))
+			_, err := client.Infer(ctx, server.Remote(), testRequest("w", "v"))
 			errc <- err
 		}()
 	}
@@ -120,7 +118,7 @@ func TestSessionServerGone(t *testing.T) {
 	}
 	again := newHost(t)
 	again.SetInferHandler(topK)
-	if _, err := client.Infer(ctx, again.AddrInfo(), testRequest("r", "v")); err != nil {
+	if _, err := client.Infer(ctx, again.Remote(), testRequest("r", "v")); err != nil {
 		t.Fatalf("call to a new peer: %v", err)
 	}
 }
@@ -134,7 +132,7 @@ func TestSessionIdleClose(t *testing.T) {
 	server.SetInferHandler(topK)
 	ctx := testCtx(t, 10*time.Second)
 	for i := range 3 {
-		if _, err := client.Infer(ctx, server.AddrInfo(), testRequest("r", "v")); err != nil {
+		if _, err := client.Infer(ctx, server.Remote(), testRequest("r", "v")); err != nil {
 			t.Fatalf("call %d: %v", i, err)
 		}
 		// The server closes the quiet session, and the client notices.
@@ -160,12 +158,12 @@ func TestSessionBusy(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			client.Infer(ctx, server.AddrInfo(), testRequest("w", "v"))
+			client.Infer(ctx, server.Remote(), testRequest("w", "v"))
 		}()
 	}
 	<-started
 	<-started
-	ans, err := client.Infer(ctx, server.AddrInfo(), testRequest("third", "v"))
+	ans, err := client.Infer(ctx, server.Remote(), testRequest("third", "v"))
 	if err != nil || ans.Error != pb.ErrorCode_BUSY {
 		t.Errorf("third call on a full session: got %v, %v; want BUSY", ans, err)
 	}
@@ -195,7 +193,7 @@ func TestSessionBadFrames(t *testing.T) {
 		{name: "huge", raw: []byte{0xff, 0xff, 0xff, 0xff, 0x0f}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			s, err := client.host.NewStream(ctx, server.ID(), SessionProtocol)
+			s, err := client.host.NewStream(ctx, server.host.ID(), SessionProtocol)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -216,7 +214,7 @@ func TestSessionBadFrames(t *testing.T) {
 		})
 	}
 	// The same call number twice while the first runs.
-	s, err := client.host.NewStream(ctx, server.ID(), SessionProtocol)
+	s, err := client.host.NewStream(ctx, server.host.ID(), SessionProtocol)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
-	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/rs/zerolog"
 
 	"github.com/varpar/varpar/p2pnet/pb"
@@ -69,7 +68,8 @@ func (h *Host) weightsSource() WeightsSource {
 //
 // ctx bounds the whole transfer; besides, every chunk must arrive within
 // Config.StreamTimeout of the previous one.
-func (h *Host) FetchWeights(ctx context.Context, from peer.AddrInfo, sha256hex string, maxSize int64, w io.Writer) error {
+func (h *Host) FetchWeights(ctx context.Context, r Remote, sha256hex string, maxSize int64, w io.Writer) error {
+	from := r.addrInfo()
 	if h.isClosed() {
 		return ErrClosed
 	}

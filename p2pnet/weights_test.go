@@ -56,7 +56,7 @@ func TestFetchWeights(t *testing.T) {
 
 	var w countingWriter
 	start := time.Now()
-	if err := client.FetchWeights(ctx, server.AddrInfo(), sha, 4<<20, &w); err != nil {
+	if err := client.FetchWeights(ctx, server.Remote(), sha, 4<<20, &w); err != nil {
 		t.Fatalf("FetchWeights: %v", err)
 	}
 	t.Logf("fetched %d bytes in %d chunks in %v", w.Len(), w.writes, time.Since(start))
@@ -68,13 +68,13 @@ func TestFetchWeights(t *testing.T) {
 	}
 
 	var e bytes.Buffer
-	if err := client.FetchWeights(ctx, server.AddrInfo(), emptySHA, 1, &e); err != nil || e.Len() != 0 {
+	if err := client.FetchWeights(ctx, server.Remote(), emptySHA, 1, &e); err != nil || e.Len() != 0 {
 		t.Fatalf("empty file: got %d bytes, %v", e.Len(), err)
 	}
 
 	// Over the caller's size cap: refused before a byte is written.
 	var small bytes.Buffer
-	if err := client.FetchWeights(ctx, server.AddrInfo(), sha, 1<<20, &small); !errors.Is(err, ErrTooLarge) {
+	if err := client.FetchWeights(ctx, server.Remote(), sha, 1<<20, &small); !errors.Is(err, ErrTooLarge) {
 		t.Fatalf("3 MB file with a 1 MB cap: got %v, want ErrTooLarge", err)
 	}
 	if small.Len() != 0 {
@@ -84,12 +84,12 @@ func TestFetchWeights(t *testing.T) {
 	// A file the server does not hold.
 	_, other := randomFile(3, 10)
 	var re *RemoteError
-	if err := client.FetchWeights(ctx, server.AddrInfo(), other, 1<<20, io.Discard); !errors.As(err, &re) || re.Code != pb.ErrorCode_NOT_FOUND {
+	if err := client.FetchWeights(ctx, server.Remote(), other, 1<<20, io.Discard); !errors.As(err, &re) || re.Code != pb.ErrorCode_NOT_FOUND {
 		t.Fatalf("missing file: got %v, want a NOT_FOUND RemoteError", err)
 	}
 
 	// A malformed hash never leaves the caller.
-	if err := client.FetchWeights(ctx, server.AddrInfo(), strings.ToUpper(sha), 1<<20, io.Discard); !errors.Is(err, ErrBadMessage) {
+	if err := client.FetchWeights(ctx, server.Remote(), strings.ToUpper(sha), 1<<20, io.Discard); !errors.Is(err, ErrBadMessage) {
 		t.Fatalf("upper-case hash: got %v, want ErrBadMessage", err)
 	}
 }
@@ -104,7 +104,7 @@ func TestFetchWeightsLyingSource(t *testing.T) {
 	ctx := testCtx(t, 20*time.Second)
 
 	server.SetWeightsSource(mapSource{sha: lie}.open)
-	if err := client.FetchWeights(ctx, server.AddrInfo(), sha, 1<<20, io.Discard); !errors.Is(err, ErrHashMismatch) {
+	if err := client.FetchWeights(ctx, server.Remote(), sha, 1<<20, io.Discard); !errors.Is(err, ErrHashMismatch) {
 		t.Fatalf("one flipped bit: got %v, want ErrHashMismatch", err)
 	}
 
@@ -113,20 +113,20 @@ func TestFetchWeightsLyingSource(t *testing.T) {
 		return io.NopCloser(bytes.NewReader(short)), int64(len(file)), true
 	})
 	var re *RemoteError
-	if err := client.FetchWeights(ctx, server.AddrInfo(), sha, 1<<20, io.Discard); !errors.As(err, &re) || re.Code != pb.ErrorCode_INTERNAL {
+	if err := client.FetchWeights(ctx, server.Remote(), sha, 1<<20, io.Discard); !errors.As(err, &re) || re.Code != pb.ErrorCode_INTERNAL {
 		t.Fatalf("source shorter than its size: got %v, want an INTERNAL RemoteError", err)
 	}
 
 	// A source that panics.
 	server.SetWeightsSource(func(string) (io.ReadCloser, int64, bool) { panic("disk on fire") })
-	if err := client.FetchWeights(ctx, server.AddrInfo(), sha, 1<<20, io.Discard); !errors.As(err, &re) || re.Code != pb.ErrorCode_INTERNAL {
+	if err := client.FetchWeights(ctx, server.Remote(), sha, 1<<20, io.Discard); !errors.As(err, &re) || re.Code != pb.ErrorCode_INTERNAL {
 		t.Fatalf("panicking source: got %v, want an INTERNAL RemoteError", err)
 	}
 
 	// The server still serves honest files afterwards.
 	server.SetWeightsSource(mapSource{sha: file}.open)
 	var w bytes.Buffer
-	if err := client.FetchWeights(ctx, server.AddrInfo(), sha, 1<<20, &w); err != nil || !bytes.Equal(w.Bytes(), file) {
+	if err := client.FetchWeights(ctx, server.Remote(), sha, 1<<20, &w); err != nil || !bytes.Equal(w.Bytes(), file) {
 		t.Fatalf("honest fetch after lies: %v", err)
 	}
 }
@@ -166,7 +166,7 @@ func TestFetchWeightsBrokenStreams(t *testing.T) {
 				}
 				s.Close()
 			})
-			err := client.FetchWeights(ctx, server.AddrInfo(), sha, 1<<20, io.Discard)
+			err := client.FetchWeights(ctx, server.Remote(), sha, 1<<20, io.Discard)
 			if tt.want == nil && err != nil || tt.want != nil && !errors.Is(err, tt.want) {
 				t.Fatalf("got %v, want %v", err, tt.want)
 			}
@@ -187,7 +187,7 @@ func TestFetchWeightsCancel(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() { <-served; cancel() }()
 	start := time.Now()
-	err := client.FetchWeights(ctx, server.AddrInfo(), sha, 1<<20, io.Discard)
+	err := client.FetchWeights(ctx, server.Remote(), sha, 1<<20, io.Discard)
 	if !errors.Is(err, context.Canceled) || time.Since(start) > 3*time.Second {
 		t.Fatalf("cancelled fetch: got %v after %v, want context.Canceled at once", err, time.Since(start))
 	}

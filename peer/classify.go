@@ -8,34 +8,22 @@ import (
 	"errors"
 	"fmt"
 	"image"
-	"sort"
-	"sync"
 	"time"
-
-	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/varpar/varpar/consensus"
 	"github.com/varpar/varpar/nn"
+	"github.com/varpar/varpar/p2pnet"
 	"github.com/varpar/varpar/p2pnet/pb"
 	"github.com/varpar/varpar/peer/api"
 )
 
 // handleInfer serves one inference request from another peer.
-func (p *Peer) handleInfer(ctx context.Context, from peer.ID, req *pb.InferRequest) *pb.InferAnswer {
-	return p.infer(ctx, req, nil)
-}
-
-// infer runs req on the variant this peer serves. img is the request's input
-// already decoded (this peer's own scheduler decodes once for all its
-// variants), or nil to decode req's input here.
-func (p *Peer) infer(ctx context.Context, req *pb.InferRequest, img image.Image) *pb.InferAnswer {
+func (p *Peer) handleInfer(ctx context.Context, from p2pnet.PeerID, req *pb.InferRequest) *pb.InferAnswer {
 	fail := func(code pb.ErrorCode, msg string) *pb.InferAnswer {
 		p.metrics.served.WithLabelValues(req.VariantId, code.String()).Inc()
 		return &pb.InferAnswer{RequestId: req.RequestId, VariantId: req.VariantId, Error: code, Message: msg}
 	}
-	p.mu.Lock()
-	s := p.servers[req.VariantId]
-	p.mu.Unlock()
+	s := p.serverOf(req.VariantId)
 	if s == nil {
 		return fail(pb.ErrorCode_UNKNOWN_VARIANT, "this peer does not serve "+req.VariantId)
 	}
@@ -43,24 +31,87 @@ func (p *Peer) infer(ctx context.Context, req *pb.InferRequest, img image.Image)
 	if int(req.K) > classes {
 		return fail(pb.ErrorCode_BAD_INPUT, fmt.Sprintf("k %d, the family has %d classes", req.K, classes))
 	}
-	if img == nil {
-		var err error
-		if img, err = decodeInput(req, p.cfg.MaxPixels); err != nil {
-			return fail(pb.ErrorCode_BAD_INPUT, err.Error())
-		}
+	img, err := decodeInput(req, p.cfg.MaxPixels)
+	if err != nil {
+		return fail(pb.ErrorCode_BAD_INPUT, err.Error())
 	}
-	ans, err := s.submit(ctx, img, int(req.K))
-	switch {
-	case errors.Is(err, errBusy):
-		return fail(pb.ErrorCode_BUSY, "queue cannot finish before the deadline")
-	case errors.Is(err, errStopped):
-		return fail(pb.ErrorCode_UNKNOWN_VARIANT, err.Error())
-	case err != nil:
-		return fail(pb.ErrorCode_DEADLINE, err.Error())
+	ans, code, msg := p.compute(ctx, s, img, int(req.K))
+	if code != pb.ErrorCode_OK {
+		return &pb.InferAnswer{RequestId: req.RequestId, VariantId: req.VariantId, Error: code, Message: msg}
 	}
 	ans.RequestId = req.RequestId
-	p.metrics.served.WithLabelValues(req.VariantId, ans.Error.String()).Inc()
 	return ans
+}
+
+// serverOf is the server of variant id on this peer, or nil.
+func (p *Peer) serverOf(id string) *server {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.servers[id]
+}
+
+// compute runs img through s, for another peer or for this one, and counts
+// the result. A refusal is a code and a message, as the wire carries it.
+func (p *Peer) compute(ctx context.Context, s *server, img image.Image, k int) (*pb.InferAnswer, pb.ErrorCode, string) {
+	ans, err := s.submit(ctx, img, k)
+	code, msg := pb.ErrorCode_OK, ""
+	switch {
+	case errors.Is(err, errBusy):
+		code, msg = pb.ErrorCode_BUSY, "queue cannot finish before the deadline"
+	case errors.Is(err, errStopped):
+		code, msg = pb.ErrorCode_UNKNOWN_VARIANT, err.Error()
+	case err != nil:
+		code, msg = pb.ErrorCode_DEADLINE, err.Error()
+	}
+	p.metrics.served.WithLabelValues(s.id, code.String()).Inc()
+	return ans, code, msg
+}
+
+// callLocal asks this peer's own server of variant: no protobuf, no second
+// decode, and no validation, since the answer is made here from the weights
+// whose hash the store checked.
+func (p *Peer) callLocal(ctx context.Context, variant int, img image.Image, k int) (reply, error) {
+	id := p.manifest.Variants[variant].ID
+	s := p.serverOf(id)
+	if s == nil {
+		// Handed over since the request looked at the view.
+		p.metrics.served.WithLabelValues(id, pb.ErrorCode_UNKNOWN_VARIANT.String()).Inc()
+		return reply{}, fmt.Errorf("peer: %s is no longer served here", id)
+	}
+	ans, code, msg := p.compute(ctx, s, img, k)
+	if code != pb.ErrorCode_OK {
+		return reply{}, fmt.Errorf("peer: %s here: %s: %s", id, code, msg)
+	}
+	return reply{Indices: ans.Indices, Probs: ans.Probs, Compute: time.Duration(ans.ComputeUs) * time.Microsecond}, nil
+}
+
+// callRemote asks member, at to, for variant's answer to req, and accepts
+// only an answer that answers req, says OK, comes from the family's weights
+// and names only the family's classes.
+func (p *Peer) callRemote(ctx context.Context, member string, to p2pnet.Remote, variant int, req *pb.InferRequest) (reply, error) {
+	r := *req
+	r.VariantId = p.manifest.Variants[variant].ID
+	ans, err := p.host.Infer(ctx, to, &r)
+	if err != nil {
+		return reply{}, err
+	}
+	if err := pb.ValidateInferAnswerFor(&r, ans); err != nil {
+		return reply{}, fmt.Errorf("peer: %s: %w", member, err)
+	}
+	if ans.Error != pb.ErrorCode_OK {
+		return reply{}, fmt.Errorf("peer: %s: %s: %s", member, ans.Error, ans.Message)
+	}
+	if !bytes.Equal(ans.ModelSha256, p.shas[variant]) {
+		return reply{}, fmt.Errorf("peer: %s answered with other weights for %s", member, r.VariantId)
+	}
+	// An index past the family would make consensus refuse the whole
+	// request; refused here, it costs only this call.
+	for _, c := range ans.Indices {
+		if int(c) >= len(p.manifest.Classes) {
+			return reply{}, fmt.Errorf("peer: %s answered class %d, the family has %d", member, c, len(p.manifest.Classes))
+		}
+	}
+	return reply{Indices: ans.Indices, Probs: ans.Probs, Compute: time.Duration(ans.ComputeUs) * time.Microsecond}, nil
 }
 
 // Request is one classification.
@@ -76,23 +127,6 @@ var ErrNoQuorum = errors.New("peer: quorum not reached")
 
 // ErrBadRequest is wrapped by Classify for a request that can never succeed.
 var ErrBadRequest = errors.New("peer: bad request")
-
-// peerKey identifies a replica: a member serving a variant.
-type peerKey struct{ member, variant string }
-
-// replicaStats is what the scheduler remembers of a replica.
-type replicaStats struct {
-	outstanding int
-	latency     time.Duration // moving average
-}
-
-// answer is what a call to one replica produced.
-type answer struct {
-	variant int
-	member  string
-	ans     *pb.InferAnswer
-	err     error
-}
 
 // Classify sends the image to one replica of every live variant (hedging to a
 // second after HedgeDelay), fuses the answers as they come and returns as soon
@@ -137,72 +171,44 @@ func (p *Peer) Classify(ctx context.Context, r Request) (*api.Result, error) {
 	req := &pb.InferRequest{RequestId: id, K: uint32(k), DeadlineUnixMs: dl.UnixMilli(),
 		Input: &pb.InferRequest_EncodedImage{EncodedImage: r.Image}}
 
-	// Replicas per variant, best first.
+	// Calls end with the request, or when the peer shuts down.
+	stop := context.AfterFunc(p.ctx, cancel)
+	defer stop()
+
 	p.mu.Lock()
 	view := p.view
 	p.mu.Unlock()
-	results := make(chan answer, 2*len(p.manifest.Variants))
-	var calls sync.WaitGroup
-	var outstanding []int
-	for i, v := range p.manifest.Variants {
-		reps := p.replicasOf(view, v.ID, p.shas[i])
-		if len(reps) == 0 {
-			continue
-		}
-		outstanding = append(outstanding, i)
-		calls.Add(1)
-		go func() {
-			defer calls.Done()
-			p.callVariant(ctx, i, reps, req, img, results)
-		}()
-	}
-	// Whatever is still running when we return is cancelled; Shutdown waits.
-	p.wg.Add(1)
-	go func() {
-		defer p.wg.Done()
-		calls.Wait()
-		close(results)
-	}()
-
-	tally := consensus.Tally{Weights: p.weights, Outstanding: outstanding, Quorum: quorum}
-	scores := make([]float64, classes)
-	answeredBy := map[int]bool{}
-	timings := map[string]api.VariantTiming{}
-	var dec consensus.Decision
-	decide := func() bool {
-		dec, err = consensus.Decide(tally, scores)
-		return err != nil || dec.Outcome != consensus.Pending
-	}
-	done := decide()
-	for !done {
-		select {
-		case a, ok := <-results:
-			if !ok {
-				tally.Outstanding = nil
-				done = decide()
-				break
+	j := job{Replicas: make([][]replica, len(p.manifest.Variants)), Weights: p.weights,
+		Classes: classes, Quorum: quorum}
+	remotes := map[string]p2pnet.Remote{}
+	for _, m := range view {
+		remotes[m.Name] = m.P2P
+		for i, v := range p.manifest.Variants {
+			if serves(m.Meta, v.ID, p.shas[i]) {
+				j.Replicas[i] = append(j.Replicas[i], replica{Name: m.Name, Local: m.Self})
 			}
-			tally.Outstanding = remove(tally.Outstanding, a.variant)
-			if a.err == nil && !answeredBy[a.variant] {
-				answeredBy[a.variant] = true
-				timings[p.manifest.Variants[a.variant].ID] = api.VariantTiming{Member: a.member,
-					ArrivedMS: ms(time.Since(start)), ComputeMS: float64(a.ans.ComputeUs) / 1000}
-				tally.Answers = append(tally.Answers, consensus.Answer{Variant: a.variant, Indices: a.ans.Indices, Probs: a.ans.Probs})
-			}
-			done = decide()
-		case <-ctx.Done():
-			tally.Outstanding = nil
-			done = decide()
 		}
 	}
+	j.Call = func(ctx context.Context, r replica, variant int) (reply, error) {
+		if r.Local {
+			return p.callLocal(ctx, variant, img, k)
+		}
+		return p.callRemote(ctx, r.Name, remotes[r.Name], variant, req)
+	}
+	out, err := p.sched.run(ctx, j)
 	cancel()
 	if err != nil {
 		return nil, err
 	}
+	dec, scores := out.Decision, out.Scores
+	timings := map[string]api.VariantTiming{}
+	for i, a := range out.Arrivals {
+		timings[p.manifest.Variants[i].ID] = api.VariantTiming{Member: a.Member, ArrivedMS: ms(a.After), ComputeMS: ms(a.Compute)}
+	}
 	res := &api.Result{RequestID: id, Index: dec.Class, QuorumMet: dec.Outcome == consensus.Decided, Early: dec.Early,
 		Answered: []string{}, Missing: []string{}, Top: []api.ClassScore{}, Timings: timings}
 	for i, v := range p.manifest.Variants {
-		if answeredBy[i] {
+		if _, ok := out.Arrivals[i]; ok {
 			res.Answered = append(res.Answered, v.ID)
 		} else {
 			res.Missing = append(res.Missing, v.ID)
@@ -229,16 +235,6 @@ func (p *Peer) Classify(ctx context.Context, r Request) (*api.Result, error) {
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
-func remove(s []int, x int) []int {
-	out := s[:0:0]
-	for _, v := range s {
-		if v != x {
-			out = append(out, v)
-		}
-	}
-	return out
-}
-
 func newRequestID() string {
 	b := make([]byte, 8)
 	rand.Read(b)
@@ -246,113 +242,13 @@ func newRequestID() string {
 }
 
 // replicasOf lists the members serving variant id with the family's weights,
-// this peer first (no network), then by fewest outstanding calls and lowest
-// latency.
-func (p *Peer) replicasOf(view []memberView, id string, sha []byte) []memberView {
-	var reps []memberView
+// in the order the scheduler would ask them now.
+func (p *Peer) replicasOf(view []memberView, id string, sha []byte) []replica {
+	var reps []replica
 	for _, m := range view {
 		if serves(m.Meta, id, sha) {
-			reps = append(reps, m)
+			reps = append(reps, replica{Name: m.Name, Local: m.Self})
 		}
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	score := func(m memberView) (int, time.Duration) {
-		st := p.replicas[peerKey{m.Name, id}]
-		if st == nil {
-			return 0, 0
-		}
-		return st.outstanding, st.latency
-	}
-	sort.SliceStable(reps, func(a, b int) bool {
-		if reps[a].Self != reps[b].Self {
-			return reps[a].Self
-		}
-		oa, la := score(reps[a])
-		ob, lb := score(reps[b])
-		if oa != ob {
-			return oa < ob
-		}
-		return la < lb
-	})
-	return reps
-}
-
-// callVariant asks the best replica, and a second one if the first has not
-// answered after HedgeDelay or fails; the first good answer is sent on out.
-func (p *Peer) callVariant(ctx context.Context, variant int, reps []memberView, req *pb.InferRequest, img image.Image, out chan<- answer) {
-	r := *req
-	r.VariantId = p.manifest.Variants[variant].ID
-	got := make(chan answer, len(reps))
-	tried, pending := 0, 0
-	try := func() {
-		m := reps[tried]
-		tried++
-		pending++
-		go func() { got <- p.callReplica(ctx, variant, m, &r, img) }()
-	}
-	try()
-	hedge := time.NewTimer(p.cfg.HedgeDelay)
-	defer hedge.Stop()
-	var last answer
-	for pending > 0 {
-		select {
-		case a := <-got:
-			pending--
-			if a.err == nil {
-				out <- a
-				return
-			}
-			last = a
-			if tried < len(reps) && ctx.Err() == nil {
-				try()
-			}
-		case <-hedge.C:
-			if tried < len(reps) {
-				try()
-			}
-		}
-	}
-	out <- last
-}
-
-// callReplica runs one call, in process for this peer's own variants.
-func (p *Peer) callReplica(ctx context.Context, variant int, m memberView, req *pb.InferRequest, img image.Image) answer {
-	key := peerKey{m.Name, req.VariantId}
-	p.mu.Lock()
-	st := p.replicas[key]
-	if st == nil {
-		st = &replicaStats{}
-		p.replicas[key] = st
-	}
-	st.outstanding++
-	p.mu.Unlock()
-	start := time.Now()
-	var ans *pb.InferAnswer
-	var err error
-	if m.Self {
-		ans = p.infer(ctx, req, img)
-	} else {
-		ans, err = p.host.Infer(ctx, m.P2P, req)
-	}
-	took := time.Since(start)
-	if err == nil {
-		if verr := pb.ValidateInferAnswerFor(req, ans); verr != nil {
-			err = verr
-		} else if ans.Error != pb.ErrorCode_OK {
-			err = fmt.Errorf("%s: %s: %s", m.Name, ans.Error, ans.Message)
-		} else if !bytes.Equal(ans.ModelSha256, p.shas[variant]) {
-			err = fmt.Errorf("%s answered with other weights for %s", m.Name, req.VariantId)
-		}
-	}
-	p.mu.Lock()
-	st.outstanding--
-	if err == nil {
-		st.latency += (took - st.latency) / 4
-	}
-	p.mu.Unlock()
-	if err != nil && ctx.Err() == nil {
-		p.log.Debug().Err(err).Str("replica", m.Name).Str("variant", req.VariantId).Msg("replica failed")
-	}
-	return answer{variant: variant, member: m.Name, ans: ans, err: err}
+	return p.sched.order(p.index[id], reps)
 }

@@ -12,19 +12,14 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"sync"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/peer"
-	"github.com/multiformats/go-multiaddr"
 	"github.com/rs/zerolog"
 
 	"github.com/varpar/varpar/consensus"
-	"github.com/varpar/varpar/gossip"
 	"github.com/varpar/varpar/nn"
-	"github.com/varpar/varpar/p2pnet"
 	"github.com/varpar/varpar/p2pnet/pb"
 )
 
@@ -52,19 +47,23 @@ type Peer struct {
 
 	store   *Store
 	pool    *nn.Pool
-	host    *p2pnet.Host
-	gossip  *gossip.Gossip
+	host    transport  // *p2pnet.Host
+	gossip  membership // *gossip.Gossip
+	sched   *scheduler
 	httpSrv *http.Server
 	httpLn  net.Listener
 	metrics *metrics
 	speed   float64
 
-	mu       sync.Mutex
-	servers  map[string]*server // variant id → server
-	loading  map[string]bool    // variants being fetched or loaded
-	view     []memberView       // alive members, self included, sorted by name
-	plan     consensus.Plan
-	replicas map[peerKey]*replicaStats
+	mu      sync.Mutex
+	servers map[string]*server // variant id → server
+	loading map[string]bool    // variants being fetched or loaded
+	view    []memberView       // alive members, self included, sorted by name
+	plan    consensus.Plan
+
+	// unusable holds the members readView left out, with the reason last
+	// logged; only the reconcile loop touches it.
+	unusable map[string]string
 
 	kick     chan struct{} // wakes the reconciler
 	ctx      context.Context
@@ -72,15 +71,6 @@ type Peer struct {
 	wg       sync.WaitGroup
 	stopOnce sync.Once
 	started  bool
-}
-
-// memberView is a member as the peer sees it: gossip's view plus its metadata.
-type memberView struct {
-	Name string
-	Addr string // gossip address
-	Meta *pb.NodeMeta
-	P2P  peer.AddrInfo
-	Self bool
 }
 
 // New checks cfg, loads the family manifest and the cluster key, and prepares
@@ -107,7 +97,8 @@ func New(cfg Config, logger zerolog.Logger) (*Peer, error) {
 		cfg: cfg, log: logger.With().Str("node", cfg.NodeName).Logger(),
 		manifest: man, famDir: famDir, weights: man.FusionWeights(), key: key,
 		index: map[string]int{}, servers: map[string]*server{}, loading: map[string]bool{},
-		replicas: map[peerKey]*replicaStats{}, kick: make(chan struct{}, 1),
+		kick:  make(chan struct{}, 1),
+		sched: newScheduler(cfg.HedgeDelay, logger.With().Str("node", cfg.NodeName).Str("component", "scheduler").Logger()),
 	}
 	for _, w := range p.weights {
 		p.totalWeight += w
@@ -158,50 +149,10 @@ func (p *Peer) Start() (err error) {
 	p.metrics = newMetrics()
 	p.speed = p.measureSpeed()
 
-	host, port, err := net.SplitHostPort(p.cfg.P2PAddr)
-	if err != nil {
+	if p.host, err = p.startTransport(); err != nil {
 		return err
 	}
-	ip := "ip4"
-	if parsed := net.ParseIP(host); parsed != nil && parsed.To4() == nil {
-		ip = "ip6"
-	}
-	pcfg := p2pnet.DefaultConfig()
-	pcfg.ListenAddrs = []string{fmt.Sprintf("/%s/%s/tcp/%s", ip, host, port)}
-	pcfg.KeyFile = filepath.Join(p.cfg.DataDir, "identity.key")
-	pcfg.ClusterKey = p.key
-	pcfg.Logger = p.log.With().Str("component", "p2p").Logger()
-	if p.host, err = p2pnet.New(pcfg); err != nil {
-		return err
-	}
-	p.host.SetInferHandler(p.handleInfer)
-	p.host.SetWeightsSource(func(sha string) (r io.ReadCloser, size int64, ok bool) {
-		f, n, err := p.store.Open(sha)
-		if err != nil {
-			return nil, 0, false
-		}
-		return f, n, true
-	})
-
-	ghost, gport, err := net.SplitHostPort(p.cfg.GossipAddr)
-	if err != nil {
-		return err
-	}
-	gcfg := gossip.DefaultConfig()
-	gcfg.Name = p.cfg.NodeName
-	gcfg.BindAddr = ghost
-	gcfg.BindPort, _ = strconv.Atoi(gport)
-	gcfg.AdvertiseAddr = p.cfg.AdvertiseAddr
-	gcfg.Seeds = p.cfg.Seeds
-	gcfg.Key = p.key
-	gcfg.Meta = p.encodeMeta
-	gcfg.OnChange = p.wake
-	gcfg.AcceptMember = p.acceptMember
-	gcfg.Logger = p.log.With().Str("component", "gossip").Logger()
-	if p.gossip, err = gossip.New(gcfg); err != nil {
-		return err
-	}
-	if err := p.gossip.Start(); err != nil {
+	if err := p.startMembership(); err != nil {
 		return err
 	}
 	if err := p.startHTTP(); err != nil {
@@ -256,6 +207,8 @@ func (p *Peer) Shutdown() error {
 			p.gossip.Shutdown()
 		}
 		p.wg.Wait()
+		// Classify calls were cancelled with p.ctx; they end promptly.
+		p.sched.wait()
 		p.mu.Lock()
 		servers := p.servers
 		p.servers = map[string]*server{}
@@ -345,6 +298,11 @@ func (p *Peer) reconcile() {
 		p.announce()
 	}
 	p.metrics.members.Set(float64(len(view)))
+	live := map[string]bool{}
+	for _, m := range view {
+		live[m.Name] = true
+	}
+	p.sched.forget(func(member string) bool { return live[member] })
 }
 
 func servedElsewhere(view []memberView, self, id string, sha []byte) bool {
@@ -377,13 +335,30 @@ func (p *Peer) load(id string) {
 	i := p.index[id]
 	v := p.manifest.Variants[i]
 	if !p.store.Has(v.SHA256) {
-		if err := p.fetch(v); err != nil {
-			p.log.Warn().Err(err).Str("variant", id).Msg("cannot get weights yet; will retry")
-			return
+		// The family directory first, as Start does (a stored file removed
+		// as damaged comes back from there), then the peers that hold it.
+		if err := p.store.PutFile(filepath.Join(p.famDir, v.Weights), v.SHA256); err != nil {
+			if err := p.fetch(v); err != nil {
+				p.log.Warn().Err(err).Str("variant", id).Msg("cannot get weights yet; will retry")
+				return
+			}
 		}
 	}
-	m, err := nn.LoadVariant(filepath.Dir(p.store.Path(v.SHA256)), nn.VariantInfo{
-		ID: v.ID, Spec: v.Spec, Weights: filepath.Base(p.store.Path(v.SHA256)), SHA256: v.SHA256})
+	// The store hands over bytes it has checked against the hash (see
+	// Store), so the model is built from them without hashing again.
+	data, err := p.store.Read(v.SHA256, nn.MaxSafetensorsBytes)
+	if err != nil {
+		// A damaged file is gone now: the next round (at most the
+		// reconcile tick away) gets it again.
+		p.log.Error().Err(err).Str("variant", id).Msg("stored weights unreadable")
+		return
+	}
+	name := p.store.Path(v.SHA256)
+	st, err := nn.DecodeSafetensors(name, data)
+	var m *nn.Model
+	if err == nil {
+		m, err = nn.NewModel(v.Spec, st, name)
+	}
 	if err != nil {
 		p.log.Error().Err(err).Str("variant", id).Msg("stored weights do not load")
 		return
@@ -435,75 +410,6 @@ func (p *Peer) announce() {
 	if err := p.gossip.UpdateMeta(5 * time.Second); err != nil {
 		p.log.Warn().Err(err).Msg("metadata update")
 	}
-}
-
-// encodeMeta is this peer's gossip metadata.
-func (p *Peer) encodeMeta() []byte {
-	meta := &pb.NodeMeta{Version: 1, PeerId: p.host.ID().String(), Libp2PPort: uint32(p.host.Port()),
-		Speed: float32(p.speed), SoftwareVersion: Version, MemoryBudget: uint64(p.cfg.MemoryBudget), Pinned: p.cfg.Pinned}
-	p.mu.Lock()
-	ids := make([]string, 0, len(p.servers))
-	var load int64
-	for id, s := range p.servers {
-		ids = append(ids, id)
-		load += s.load()
-	}
-	sort.Strings(ids)
-	for _, id := range ids {
-		meta.Variants = append(meta.Variants, &pb.ServedVariant{VariantId: id, ModelSha256: p.servers[id].shaRaw})
-	}
-	p.mu.Unlock()
-	meta.Load = float32(load)
-	b, err := pb.MarshalMeta(meta)
-	if err != nil {
-		p.log.Error().Err(err).Msg("node metadata too large")
-		return nil
-	}
-	return b
-}
-
-// readView decodes every alive member's metadata.
-func (p *Peer) readView() []memberView {
-	var out []memberView
-	for _, m := range p.gossip.Members() {
-		meta, err := pb.UnmarshalMeta(m.Meta)
-		if err != nil {
-			p.log.Debug().Err(err).Str("member", m.Name).Msg("member without usable metadata")
-			continue
-		}
-		id, err := peer.Decode(meta.PeerId)
-		if err != nil {
-			continue
-		}
-		addr, err := multiaddr.NewMultiaddr(fmt.Sprintf("/ip4/%s/tcp/%d", m.Addr, meta.Libp2PPort))
-		if err != nil {
-			continue
-		}
-		out = append(out, memberView{Name: m.Name, Addr: m.Address(), Meta: meta,
-			P2P: peer.AddrInfo{ID: id, Addrs: []multiaddr.Multiaddr{addr}}, Self: m.Name == p.cfg.NodeName})
-	}
-	return out
-}
-
-// acceptMember refuses a member whose libp2p identity is already another
-// member's: two devices cloned from one image must not become one node.
-func (p *Peer) acceptMember(m gossip.Member) error {
-	meta, err := pb.UnmarshalMeta(m.Meta)
-	if err != nil || meta.PeerId == "" {
-		return nil
-	}
-	if m.Name != p.cfg.NodeName && p.host != nil && meta.PeerId == p.host.ID().String() {
-		return fmt.Errorf("member %s at %s has this peer's libp2p identity %s (a cloned data directory?)", m.Name, m.Address(), meta.PeerId)
-	}
-	for _, o := range p.gossip.Members() {
-		if o.Name == m.Name {
-			continue
-		}
-		if om, err := pb.UnmarshalMeta(o.Meta); err == nil && om.PeerId == meta.PeerId {
-			return fmt.Errorf("member %s at %s has the libp2p identity of %s (%s)", m.Name, m.Address(), o.Name, meta.PeerId)
-		}
-	}
-	return nil
 }
 
 // measureSpeed times the family's cheapest variant when its weights are here;
