@@ -5,6 +5,8 @@ import (
 	"math"
 	"path/filepath"
 	"testing"
+
+	"github.com/varpar/varpar/nn/internal/kernels"
 )
 
 // The golden families were written by tools/golden/gen_golden.py with
@@ -80,8 +82,8 @@ func compareLogits(tb testing.TB, what string, got, want []float32, classes int)
 
 func TestGoldenLogits(t *testing.T) {
 	cases := loadGolden(t)
-	for _, isa := range availableISAs() {
-		restore := forceISA(isa)
+	for _, isa := range kernels.Available() {
+		restore := kernels.Force(isa)
 		for _, threads := range []int{1, 2} {
 			pool := NewPool(threads)
 			for _, c := range cases {

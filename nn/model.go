@@ -5,6 +5,7 @@ import (
 	"math"
 	"sync"
 
+	"github.com/varpar/varpar/nn/internal/kernels"
 	"gorgonia.org/tensor"
 )
 
@@ -27,10 +28,10 @@ type Model struct {
 // op is one compiled layer.
 type op struct {
 	Layer
-	pw   *PackedB  // 1x1 convolutions, the stem (as im2col) and the classifier
-	dw   []float32 // depthwise weights, packed
-	bias []float32 // folded batch-norm shift (or the classifier's bias)
-	act  Activation
+	pw   *kernels.PackedB // 1x1 convolutions, the stem (as im2col) and the classifier
+	dw   []float32        // depthwise weights, packed
+	bias []float32        // folded batch-norm shift (or the classifier's bias)
+	act  kernels.Activation
 }
 
 // NewModel checks weights against spec, folds batch norm and packs the weights.
@@ -61,7 +62,7 @@ func NewModel(spec Spec, w *Safetensors, file string) (*Model, error) {
 					b[k*l.Out+j] = wt[j*l.In+k]
 				}
 			}
-			o.pw = PackB(l.In, l.Out, b)
+			o.pw = kernels.PackB(l.In, l.Out, b)
 			o.bias = append([]float32(nil), get(l.Name+".bias")...)
 			m.last = l.In
 			m.ops = append(m.ops, o)
@@ -69,7 +70,7 @@ func NewModel(spec Spec, w *Safetensors, file string) (*Model, error) {
 		}
 		scale, shift := foldBN(get(l.BN+".weight"), get(l.BN+".bias"), get(l.BN+".running_mean"), get(l.BN+".running_var"))
 		o.bias = shift
-		o.act = ActReLU6
+		o.act = kernels.ActReLU6
 		wt := get(l.Name + ".weight")
 		switch l.Kind {
 		case LayerStem:
@@ -84,7 +85,7 @@ func NewModel(spec Spec, w *Safetensors, file string) (*Model, error) {
 					}
 				}
 			}
-			o.pw = PackB(27, l.Out, b)
+			o.pw = kernels.PackB(27, l.Out, b)
 			if c := l.OutH * l.OutW * 27; c > m.maxCol {
 				m.maxCol = c
 			}
@@ -95,7 +96,7 @@ func NewModel(spec Spec, w *Safetensors, file string) (*Model, error) {
 					f[c*9+t] = float32(float64(wt[c*9+t]) * scale[c])
 				}
 			}
-			o.dw = PackDepthwise(l.Out, f)
+			o.dw = kernels.PackDepthwise(l.Out, f)
 		default: // 1x1: weight [out][in][1][1]; B[k][j] = W[j][k].
 			b := make([]float32, l.In*l.Out)
 			for j := 0; j < l.Out; j++ {
@@ -103,9 +104,9 @@ func NewModel(spec Spec, w *Safetensors, file string) (*Model, error) {
 					b[k*l.Out+j] = float32(float64(wt[j*l.In+k]) * scale[j])
 				}
 			}
-			o.pw = PackB(l.In, l.Out, b)
+			o.pw = kernels.PackB(l.In, l.Out, b)
 			if l.Kind == LayerProject {
-				o.act = ActNone
+				o.act = kernels.ActNone
 			}
 		}
 		m.ops = append(m.ops, o)
@@ -280,15 +281,11 @@ func (s *Session) Forward(in []float32) []float32 {
 			s.layer(o, cur, s.e, nil)
 		case LayerClassifier:
 			avgPool(s.e, s.batch, o.InH*o.InW, o.In, s.pooled)
-			Gemm(s.batch, s.pooled, o.In, o.pw, o.bias, ActNone, nil, 0, s.logits, o.Out)
+			kernels.Gemm(s.batch, s.pooled, o.In, o.pw, o.bias, kernels.ActNone, nil, 0, s.logits, o.Out)
 		}
 	}
 	return s.logits
 }
-
-// Work below this many multiply-accumulates runs on one goroutine: handing it
-// to the pool costs more than it saves.
-const parallelMACs = 1 << 17
 
 // layer runs one convolution over the whole batch, split across the pool.
 func (s *Session) layer(o *op, src, dst, res []float32) {
@@ -303,16 +300,12 @@ func (s *Session) layer(o *op, src, dst, res []float32) {
 		macs *= o.In
 	}
 	parts := 1
-	if macs >= parallelMACs {
+	if macs >= kernels.ParallelMACs {
 		parts = s.pool.Threads()
 	}
 	s.pool.run(s, parts, &s.done)
 	s.cur, s.src, s.dst, s.res = nil, nil, nil, nil
 }
-
-// gemmRowAlign keeps each part's rows a multiple of the micro-kernels' row
-// tiles so that only the last part has a remainder.
-const gemmRowAlign = 16
 
 // runPart computes part i of n of the current layer. Parts split output rows
 // (pixels for 1x1 convolutions, image rows for depthwise), so each writes a
@@ -331,13 +324,13 @@ func (s *Session) runPart(i, n int) {
 			if rem := u1 - u; row+rem < end {
 				end = row + rem
 			}
-			Depthwise3x3(s.src[img*inSize:(img+1)*inSize], o.InH, o.InW, o.In, o.Stride, o.dw, o.bias, o.act,
+			kernels.Depthwise3x3(s.src[img*inSize:(img+1)*inSize], o.InH, o.InW, o.In, o.Stride, o.dw, o.bias, o.act,
 				s.dst[img*outSize:(img+1)*outSize], row, end)
 			u += end - row
 		}
 	default:
 		rows := s.batch * o.Area()
-		r0, r1 := splitRows(rows, i, n)
+		r0, r1 := kernels.SplitRows(rows, i, n)
 		if r0 >= r1 {
 			return
 		}
@@ -350,21 +343,8 @@ func (s *Session) runPart(i, n int) {
 		if s.res != nil {
 			res = s.res[r0*o.Out:]
 		}
-		Gemm(r1-r0, a[r0*lda:], lda, o.pw, o.bias, o.act, res, o.Out, s.dst[r0*o.Out:], o.Out)
+		kernels.Gemm(r1-r0, a[r0*lda:], lda, o.pw, o.bias, o.act, res, o.Out, s.dst[r0*o.Out:], o.Out)
 	}
-}
-
-func splitRows(rows, i, n int) (int, int) {
-	per := (rows + n - 1) / n
-	per = (per + gemmRowAlign - 1) / gemmRowAlign * gemmRowAlign
-	r0, r1 := per*i, per*(i+1)
-	if r1 > rows {
-		r1 = rows
-	}
-	if r0 > rows {
-		r0 = rows
-	}
-	return r0, r1
 }
 
 // im2col writes rows [r0, r1) (over the batch) of the stem's 27-column patch

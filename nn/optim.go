@@ -1,6 +1,10 @@
 package nn
 
-import "math"
+import (
+	"math"
+
+	"github.com/varpar/varpar/nn/internal/kernels"
+)
 
 // The optimiser: torch.optim.SGD's update and the learning-rate schedule.
 
@@ -109,9 +113,9 @@ func (t *Trainer) repackPart(i, parts int) {
 			transposeInto(b, 27, l.Out, b[27*l.Out:])
 			l.bwd.Repack(b[27*l.Out : 2*27*l.Out])
 		case LayerDepthwise:
-			// Depthwise3x3's layout (see depthwise.go): tap-major, channels
-			// padded to dwPad(c) with zeros (never written here).
-			cp := dwPad(l.Out)
+			// kernels.Depthwise3x3's layout (see depthwise.go): tap-major, channels
+			// padded to kernels.PadChannels(c) with zeros (never written here).
+			cp := kernels.PadChannels(l.Out)
 			for ch := 0; ch < l.Out; ch++ {
 				for t9 := 0; t9 < 9; t9++ {
 					l.dwp[t9*cp+ch] = l.w[ch*9+t9]

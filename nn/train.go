@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/varpar/varpar/consensus"
+	"github.com/varpar/varpar/nn/internal/kernels"
 )
 
 // Trainer trains N MobileNetV2 models jointly on the same batches, with
@@ -278,7 +279,7 @@ func (t *Trainer) forward(model int) {
 		t.dropout(model)
 		x = n.dropped[:t.batch*n.last]
 	}
-	Gemm(t.batch, x, n.last, n.clsFwd, n.clsB, ActNone, nil, 0, n.logits, n.classes)
+	kernels.Gemm(t.batch, x, n.last, n.clsFwd, n.clsB, kernels.ActNone, nil, 0, n.logits, n.classes)
 }
 
 // dropout draws the classifier-input mask of this step for model (from the
@@ -311,7 +312,7 @@ func (t *Trainer) backward() {
 		x = n.dropped[:b*c]
 	}
 	clear(n.clsDW)
-	GemmATB(b, k, c, n.dlogits, k, x, c, n.clsDW)
+	kernels.GemmATB(b, k, c, n.dlogits, k, x, c, n.clsDW)
 	for j := 0; j < k; j++ {
 		var s float64
 		for i := 0; i < b; i++ {
@@ -319,7 +320,7 @@ func (t *Trainer) backward() {
 		}
 		n.clsDB[j] = float32(s)
 	}
-	Gemm(b, n.dlogits, k, n.clsBwd, nil, ActNone, nil, 0, n.dpooled, c)
+	kernels.Gemm(b, n.dlogits, k, n.clsBwd, nil, kernels.ActNone, nil, 0, n.dpooled, c)
 	if t.cfg.Dropout > 0 {
 		for j, m := range n.mask[:b*c] {
 			n.dpooled[j] *= m

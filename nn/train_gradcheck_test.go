@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/varpar/varpar/nn/internal/kernels"
 )
 
 // A float64 reference of the training forward pass and loss, written from
@@ -438,9 +440,9 @@ func trainSampleIdx(rng *rand.Rand, n, k int, g []float32) []int {
 // both clamps, a residual block, average pooling, dropout, cross-entropy on
 // soft targets and the fused term.
 func TestTrainerGradients(t *testing.T) {
-	for _, i := range availableISAs() {
+	for _, i := range kernels.Available() {
 		t.Run(i.String(), func(t *testing.T) {
-			defer forceISA(i)()
+			defer kernels.Force(i)()
 			testTrainerGradients(t)
 		})
 	}

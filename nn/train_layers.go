@@ -4,6 +4,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"strings"
+
+	"github.com/varpar/varpar/nn/internal/kernels"
 )
 
 // One model of a Trainer: its parameters, what the forward pass keeps for the
@@ -72,7 +74,7 @@ const bnMomentum = 0.1
 // tconv is one convolution with its batch norm.
 type tconv struct {
 	Layer
-	act Activation // after batch norm: ReLU6, or none for projections
+	act kernels.Activation // after batch norm: ReLU6, or none for projections
 
 	// Parameters, their gradients (views into tnet.params and tnet.grads)
 	// and running statistics (views into tnet.stats). w is in PyTorch
@@ -82,10 +84,10 @@ type tconv struct {
 	rmean, rvar                []float32
 
 	// The weights as the kernels read them, refreshed after every update:
-	// fwd is W^T (K = in or 27, N = out) for the forward Gemm, bwd is W
+	// fwd is W^T (K = in or 27, N = out) for the forward kernels.Gemm, bwd is W
 	// (K = out, N = in or 27) for the input gradient; dwp is the depthwise
 	// packing.
-	fwd, bwd *PackedB
+	fwd, bwd *kernels.PackedB
 	dwp      []float32
 
 	z []float32 // pre-BN output of the last forward pass
@@ -107,7 +109,7 @@ type tconv struct {
 	weightFloats int  // elements of w
 
 	// Large tensors are computed into cached scratch, summed there, and
-	// written out with non-temporal stores (see ntCopy): ntZ for z, which
+	// written out with non-temporal stores (see kernels.NTCopy): ntZ for z, which
 	// is read back only by the backward pass, ntG for the gradient of the
 	// output, read back by the next phase.
 	ntZ, ntG bool
@@ -131,7 +133,7 @@ type tnet struct {
 	last    int // channels into the classifier
 
 	clsW, clsB, clsDW, clsDB []float32
-	clsFwd, clsBwd           *PackedB
+	clsFwd, clsBwd           *kernels.PackedB
 
 	params, grads, mom []float32 // learnable parameters: decayed ones first
 	nDecay             int       // params[:nDecay] are conv and linear weights
@@ -201,31 +203,31 @@ func newTnet(spec Spec, batch int, rng *rand.Rand) *tnet {
 			n.last = l.In
 			n.clsW, n.clsDW = param(l.Name+".weight", []int{l.Out, l.In}, true)
 			n.clsB, n.clsDB = param(l.Name+".bias", []int{l.Out}, false)
-			n.clsFwd = PackB(l.In, l.Out, make([]float32, l.In*l.Out))
-			n.clsBwd = PackB(l.Out, l.In, make([]float32, l.In*l.Out))
+			n.clsFwd = kernels.PackB(l.In, l.Out, make([]float32, l.In*l.Out))
+			n.clsBwd = kernels.PackB(l.Out, l.In, make([]float32, l.In*l.Out))
 			continue
 		}
-		c := tconv{Layer: l, act: ActReLU6, res: -1}
+		c := tconv{Layer: l, act: kernels.ActReLU6, res: -1}
 		var shape []int
 		switch l.Kind {
 		case LayerStem:
 			shape = []int{l.Out, 3, 3, 3}
-			c.fwd = PackB(27, l.Out, make([]float32, 27*l.Out))
-			c.bwd = PackB(l.Out, 27, make([]float32, 27*l.Out))
+			c.fwd = kernels.PackB(27, l.Out, make([]float32, 27*l.Out))
+			c.bwd = kernels.PackB(l.Out, 27, make([]float32, 27*l.Out))
 			c.grad = gradX
 		case LayerDepthwise:
 			shape = []int{l.Out, 1, 3, 3}
-			c.dwp = make([]float32, 9*dwPad(l.Out))
+			c.dwp = make([]float32, 9*kernels.PadChannels(l.Out))
 			c.grad = gradD
 		default:
 			shape = []int{l.Out, l.In, 1, 1}
-			c.fwd = PackB(l.In, l.Out, make([]float32, l.In*l.Out))
-			c.bwd = PackB(l.Out, l.In, make([]float32, l.In*l.Out))
+			c.fwd = kernels.PackB(l.In, l.Out, make([]float32, l.In*l.Out))
+			c.bwd = kernels.PackB(l.Out, l.In, make([]float32, l.In*l.Out))
 			switch l.Kind {
 			case LayerExpand:
 				c.grad = gradE
 			case LayerProject:
-				c.act = ActNone
+				c.act = kernels.ActNone
 				c.grad = gradX
 			default:
 				c.grad = gradD
@@ -305,7 +307,7 @@ func convWeightFloats(l *Layer) int {
 }
 
 // chunkRows is the chunk of a row-split phase for a layer of in and out
-// channels: a multiple of 16 rows (the Gemm row tile), at least 32.
+// channels: a multiple of 16 rows (the kernels.Gemm row tile), at least 32.
 func chunkRows(in, out int) int {
 	r := trainChunkFloats / (in + out)
 	return max(32, r&^15)
@@ -425,7 +427,7 @@ func (t *Trainer) runPhase(ph phase, L int) {
 		default:
 			macs *= l.In
 		}
-		if macs < parallelMACs || t.inputGrad && ph == phStemBwd {
+		if macs < kernels.ParallelMACs || t.inputGrad && ph == phStemBwd {
 			parts = 1 // the input gradient's col2im overlaps between rows
 		}
 		if l.Kind == LayerDepthwise {
@@ -433,12 +435,12 @@ func (t *Trainer) runPhase(ph phase, L int) {
 		}
 	case phPool, phPoolBack:
 		l := &n.convs[L]
-		if t.batch*l.Area()*l.Out < parallelMACs/8 {
+		if t.batch*l.Area()*l.Out < kernels.ParallelMACs/8 {
 			parts = 1
 		}
 		parts = min(parts, t.batch)
 	case phSGD:
-		if len(n.params) < parallelMACs/4 {
+		if len(n.params) < kernels.ParallelMACs/4 {
 			parts = 1
 		}
 	}
@@ -512,7 +514,7 @@ func (t *Trainer) applyRows(p *tconv, r0, r1 int, scr []float32) []float32 {
 	if p.res >= 0 {
 		res = t.net.convs[p.res].y[r0*c : r1*c]
 	}
-	bnApply(z, y, c, p.scale, p.shift, p.act == ActReLU6, res)
+	kernels.BNApply(z, y, c, p.scale, p.shift, p.act == kernels.ActReLU6, res)
 	return y
 }
 
@@ -536,13 +538,13 @@ func (t *Trainer) stemFwd(i, n int) {
 	net, sc := t.net, &t.scr[i]
 	l := &net.convs[0]
 	t.clearSums(sc, l.Out)
-	r0, r1 := splitRows(t.batch*l.Area(), i, n)
+	r0, r1 := kernels.SplitRows(t.batch*l.Area(), i, n)
 	for c0 := r0; c0 < r1; c0 += l.chunk {
 		c1 := min(c0+l.chunk, r1)
 		col := sc.a[:(c1-c0)*27]
 		stemCols(net.in, &l.Layer, col, c0, c1)
 		z := t.zRows(l, sc, c0, c1)
-		Gemm(c1-c0, col, 27, l.fwd, nil, ActNone, nil, 0, z, l.Out)
+		kernels.Gemm(c1-c0, col, 27, l.fwd, nil, kernels.ActNone, nil, 0, z, l.Out)
 		t.zDone(l, sc, z, c0, c1)
 	}
 }
@@ -560,10 +562,10 @@ func (t *Trainer) zRows(l *tconv, sc *tscratch, r0, r1 int) []float32 {
 // are in scratch, writes them to z.
 func (t *Trainer) zDone(l *tconv, sc *tscratch, z []float32, r0, r1 int) {
 	if t.train {
-		bnStats(z, l.Out, sc.s, sc.q)
+		kernels.BNStats(z, l.Out, sc.s, sc.q)
 	}
 	if l.ntZ {
-		ntCopy(l.z[r0*l.Out:r1*l.Out], z)
+		kernels.NTCopy(l.z[r0*l.Out:r1*l.Out], z)
 	}
 }
 
@@ -571,12 +573,12 @@ func (t *Trainer) pointFwd(i, n int) {
 	net, sc := t.net, &t.scr[i]
 	l, p := &net.convs[t.li], &net.convs[t.li-1]
 	t.clearSums(sc, l.Out)
-	r0, r1 := splitRows(t.batch*l.Area(), i, n)
+	r0, r1 := kernels.SplitRows(t.batch*l.Area(), i, n)
 	for c0 := r0; c0 < r1; c0 += l.chunk {
 		c1 := min(c0+l.chunk, r1)
 		x := t.applyRows(p, c0, c1, sc.a)
 		z := t.zRows(l, sc, c0, c1)
-		Gemm(c1-c0, x, l.In, l.fwd, nil, ActNone, nil, 0, z, l.Out)
+		kernels.Gemm(c1-c0, x, l.In, l.fwd, nil, kernels.ActNone, nil, 0, z, l.Out)
 		t.zDone(l, sc, z, c0, c1)
 	}
 }
@@ -614,12 +616,12 @@ func (t *Trainer) dwFwd(i, n int) {
 				t.applyRows(p, b*inRows+filled*l.InW, b*inRows+need*l.InW, sc.a[filled*l.InW*l.In:])
 				filled = need
 			}
-			Depthwise3x3(x, l.InH, l.InW, l.In, l.Stride, l.dwp, nil, ActNone, z, oy0, oy1)
+			kernels.Depthwise3x3(x, l.InH, l.InW, l.In, l.Stride, l.dwp, nil, kernels.ActNone, z, oy0, oy1)
 			if t.train {
-				bnStats(z[oy0*rowSz:oy1*rowSz], l.Out, sc.s, sc.q)
+				kernels.BNStats(z[oy0*rowSz:oy1*rowSz], l.Out, sc.s, sc.q)
 			}
 			if l.ntZ {
-				ntCopy(zimg[oy0*rowSz:oy1*rowSz], z[oy0*rowSz:oy1*rowSz])
+				kernels.NTCopy(zimg[oy0*rowSz:oy1*rowSz], z[oy0*rowSz:oy1*rowSz])
 			}
 		}
 	}
@@ -668,19 +670,19 @@ func (t *Trainer) poolBack(i, n int) {
 				row[j] = v * inv
 			}
 		}
-		bnBackReduce(img, l.z[b*area*c:(b+1)*area*c], c, l.scale, l.shift, l.act == ActReLU6, sc.s, sc.q)
+		kernels.BNBackReduce(img, l.z[b*area*c:(b+1)*area*c], c, l.scale, l.shift, l.act == kernels.ActReLU6, sc.s, sc.q)
 	}
 }
 
 // weightGradPart is how a part accumulates the weight gradient of a 1x1
-// conv from rows of its input x (in channels) and dz (out channels). GemmATB
+// conv from rows of its input x (in channels) and dz (out channels). kernels.GemmATB
 // vectorises over its n; the wider of in and out is made n: dw is [in][out]
 // (W^T) unless l.swapATB, then [out][in] (W itself).
 func weightGradPart(l *tconv, m int, x, dz, dw []float32) {
 	if l.swapATB {
-		GemmATB(m, l.Out, l.In, dz, l.Out, x, l.In, dw)
+		kernels.GemmATB(m, l.Out, l.In, dz, l.Out, x, l.In, dw)
 	} else {
-		GemmATB(m, l.In, l.Out, x, l.In, dz, l.Out, dw)
+		kernels.GemmATB(m, l.In, l.Out, x, l.In, dz, l.Out, dw)
 	}
 }
 
@@ -691,13 +693,13 @@ func (t *Trainer) pointBwd(i, n int) {
 	clear(sc.q[:p.Out])
 	clear(sc.dw[:l.weightFloats])
 	dy, dx := net.grad[l.grad], net.grad[p.grad]
-	relu, prelu := l.act == ActReLU6, p.act == ActReLU6
-	r0, r1 := splitRows(t.batch*l.Area(), i, n)
+	relu, prelu := l.act == kernels.ActReLU6, p.act == kernels.ActReLU6
+	r0, r1 := kernels.SplitRows(t.batch*l.Area(), i, n)
 	for c0 := r0; c0 < r1; c0 += l.chunk {
 		c1 := min(c0+l.chunk, r1)
 		m := c1 - c0
 		dz := sc.b[:m*l.Out]
-		bnBackApply(dy[c0*l.Out:c1*l.Out], l.z[c0*l.Out:c1*l.Out], dz, l.Out, l.scale, l.shift, relu, l.ga, l.gb, l.gc)
+		kernels.BNBackApply(dy[c0*l.Out:c1*l.Out], l.z[c0*l.Out:c1*l.Out], dz, l.Out, l.scale, l.shift, relu, l.ga, l.gb, l.gc)
 		x := t.inputRows(p, c0, c1, sc.a)
 		weightGradPart(l, m, x, dz, sc.dw)
 		g := dx[c0*l.In : c1*l.In]
@@ -709,10 +711,10 @@ func (t *Trainer) pointBwd(i, n int) {
 		if p.ntG {
 			out = sc.c[:m*l.In]
 		}
-		Gemm(m, dz, l.Out, l.bwd, nil, ActNone, res, l.In, out, l.In)
-		bnBackReduce(out, p.z[c0*p.Out:c1*p.Out], p.Out, p.scale, p.shift, prelu, sc.s, sc.q)
+		kernels.Gemm(m, dz, l.Out, l.bwd, nil, kernels.ActNone, res, l.In, out, l.In)
+		kernels.BNBackReduce(out, p.z[c0*p.Out:c1*p.Out], p.Out, p.scale, p.shift, prelu, sc.s, sc.q)
 		if p.ntG {
-			ntCopy(g, out)
+			kernels.NTCopy(g, out)
 		}
 	}
 }
@@ -748,7 +750,7 @@ func (t *Trainer) dwBwd(i, n int) {
 		filled, done := 0, 0 // input rows recomputed; input rows whose gradient is complete
 		for oy0 := 0; oy0 < l.OutH; oy0 += band {
 			oy1 := min(oy0+band, l.OutH)
-			bnBackApply(dy[b*outSz+oy0*outRow:b*outSz+oy1*outRow], l.z[b*outSz+oy0*outRow:b*outSz+oy1*outRow],
+			kernels.BNBackApply(dy[b*outSz+oy0*outRow:b*outSz+oy1*outRow], l.z[b*outSz+oy0*outRow:b*outSz+oy1*outRow],
 				dz[oy0*outRow:], l.Out, l.scale, l.shift, true, l.ga, l.gb, l.gc)
 			if need := min(h, (oy1-1)*s+2); need > filled {
 				if p.y == nil {
@@ -756,7 +758,7 @@ func (t *Trainer) dwBwd(i, n int) {
 				}
 				filled = need
 			}
-			Depthwise3x3BackWeight(x, h, w, l.In, s, dz, sc.dw, oy0, oy1)
+			kernels.Depthwise3x3BackWeight(x, h, w, l.In, s, dz, sc.dw, oy0, oy1)
 			// Input row iy takes from output rows up to (iy+1)/s.
 			upTo := h
 			if oy1 < l.OutH {
@@ -765,17 +767,17 @@ func (t *Trainer) dwBwd(i, n int) {
 			if upTo <= done {
 				continue
 			}
-			Depthwise3x3BackInput(dz, h, w, l.In, s, l.w, gi, done, upTo)
+			kernels.Depthwise3x3BackInput(dz, h, w, l.In, s, l.w, gi, done, upTo)
 			rows := gi[done*inRow : upTo*inRow]
 			if l.addRes { // the block input's gradient adds the block output's
 				for j, v := range g[done*inRow : upTo*inRow] {
 					rows[j] += v
 				}
 			}
-			bnBackReduce(rows, zp[done*inRow:upTo*inRow], p.Out, p.scale, p.shift, p.act == ActReLU6, sc.s, sc.q)
+			kernels.BNBackReduce(rows, zp[done*inRow:upTo*inRow], p.Out, p.scale, p.shift, p.act == kernels.ActReLU6, sc.s, sc.q)
 			switch {
 			case p.ntG:
-				ntCopy(g[done*inRow:upTo*inRow], rows)
+				kernels.NTCopy(g[done*inRow:upTo*inRow], rows)
 			case l.addRes:
 				copy(g[done*inRow:upTo*inRow], rows)
 			}
@@ -789,18 +791,18 @@ func (t *Trainer) stemBwd(i, n int) {
 	l := &net.convs[0]
 	clear(sc.dw[:l.weightFloats])
 	dy := net.grad[l.grad]
-	r0, r1 := splitRows(t.batch*l.Area(), i, n)
+	r0, r1 := kernels.SplitRows(t.batch*l.Area(), i, n)
 	for c0 := r0; c0 < r1; c0 += l.chunk {
 		c1 := min(c0+l.chunk, r1)
 		m := c1 - c0
 		dz := sc.b[:m*l.Out]
-		bnBackApply(dy[c0*l.Out:c1*l.Out], l.z[c0*l.Out:c1*l.Out], dz, l.Out, l.scale, l.shift, true, l.ga, l.gb, l.gc)
+		kernels.BNBackApply(dy[c0*l.Out:c1*l.Out], l.z[c0*l.Out:c1*l.Out], dz, l.Out, l.scale, l.shift, true, l.ga, l.gb, l.gc)
 		col := sc.a[:m*27]
 		stemCols(net.in, &l.Layer, col, c0, c1)
-		GemmATB(m, 27, l.Out, col, 27, dz, l.Out, sc.dw) // [27][out]
+		kernels.GemmATB(m, 27, l.Out, col, 27, dz, l.Out, sc.dw) // [27][out]
 		if t.inputGrad {
 			dcol := sc.c[:m*27]
-			Gemm(m, dz, l.Out, l.bwd, nil, ActNone, nil, 0, dcol, 27)
+			kernels.Gemm(m, dz, l.Out, l.bwd, nil, kernels.ActNone, nil, 0, dcol, 27)
 			stemColsAdd(dcol, &l.Layer, net.dinput, c0, c1)
 		}
 	}

@@ -1,6 +1,6 @@
 //go:build !amd64 || purego
 
-package nn
+package kernels
 
 // Without assembly the batch-norm kernels run their pure-Go loops.
 

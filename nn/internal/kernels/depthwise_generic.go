@@ -1,4 +1,4 @@
-package nn
+package kernels
 
 import "math"
 
@@ -39,7 +39,7 @@ type dwTaps struct {
 }
 
 func depthwiseGeneric(in []float32, h, w, c, stride int, packed, bias []float32, act Activation, out []float32, oy0, oy1 int) {
-	cp := dwPad(c)
+	cp := PadChannels(c)
 	ow := (w-1)/stride + 1
 	var k dwTaps
 	for t := range k.w {

@@ -1,4 +1,4 @@
-package nn
+package kernels
 
 import (
 	"fmt"
@@ -112,7 +112,7 @@ func Depthwise3x3BackInput(dout []float32, h, w, c, stride int, wts []float32, d
 	var wb [9 * dwbChunk]float32 // this chunk's weights, tap-major [9][ccp]
 	for c0 := 0; c0 < c; c0 += dwbChunk {
 		cc := min(dwbChunk, c-c0)
-		ccp := dwPad(cc)
+		ccp := PadChannels(cc)
 		dwbTranspose(wb[:9*ccp], ccp, wts[c0*9:(c0+cc)*9])
 		r := dwbiRows{c0: c0, c: c, cc: cc, ccp: ccp, h: h, w: w, oh: oh, ow: ow, stride: stride}
 		if !dwbiRowsAsm(activeISA, &r, dout, wb[:9*ccp], din, y0, y1) {
@@ -182,7 +182,7 @@ func Depthwise3x3BackWeight(in []float32, h, w, c, stride int, dout []float32, d
 	var acc [9 * dwbChunk]float32 // this chunk's sums, tap-major [9][ccp]
 	for c0 := 0; c0 < c; c0 += dwbChunk {
 		cc := min(dwbChunk, c-c0)
-		ccp := dwPad(cc)
+		ccp := PadChannels(cc)
 		clear(acc[:9*ccp])
 		r := dwbwRow{c0: c0, c: c, cc: cc, ccp: ccp, h: h, w: w, ow: ow, stride: stride}
 		if !dwbwRowsAsm(activeISA, &r, in, dout, acc[:9*ccp], oy0, oy1) {

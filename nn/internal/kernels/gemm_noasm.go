@@ -1,6 +1,6 @@
 //go:build !amd64 || purego
 
-package nn
+package kernels
 
 // Without assembly, activeISA is always isaGeneric; these only satisfy the
 // dispatch in Gemm.

@@ -1,4 +1,4 @@
-package nn
+package kernels
 
 import "fmt"
 
@@ -26,8 +26,8 @@ import "fmt"
 // dwLanes is the channel padding of the packed weights: one AVX-512 vector.
 const dwLanes = 16
 
-// dwPad returns c rounded up to a multiple of dwLanes.
-func dwPad(c int) int { return (c + dwLanes - 1) &^ (dwLanes - 1) }
+// PadChannels returns c rounded up to a multiple of dwLanes.
+func PadChannels(c int) int { return (c + dwLanes - 1) &^ (dwLanes - 1) }
 
 // PackDepthwise repacks PyTorch depthwise weights w ([c][1][3][3] flattened,
 // w[ch*9+ky*3+kx]) into the layout Depthwise3x3 reads. It allocates; call it
@@ -39,7 +39,7 @@ func PackDepthwise(c int, w []float32) []float32 {
 	if len(w) != c*9 {
 		panic(fmt.Sprintf("nn.PackDepthwise: len(w) = %d, want c*9 = %d", len(w), c*9))
 	}
-	cp := dwPad(c)
+	cp := PadChannels(c)
 	p := make([]float32, 9*cp)
 	for ch := 0; ch < c; ch++ {
 		for t := 0; t < 9; t++ {
@@ -74,8 +74,8 @@ func Depthwise3x3(in []float32, h, w, c, stride int, packed []float32, bias []fl
 	if len(out) < oh*ow*c {
 		panic(fmt.Sprintf("nn.Depthwise3x3: len(out) = %d < %d×%d×%d", len(out), oh, ow, c))
 	}
-	if len(packed) < 9*dwPad(c) {
-		panic(fmt.Sprintf("nn.Depthwise3x3: len(packed) = %d < %d: not packed for c = %d", len(packed), 9*dwPad(c), c))
+	if len(packed) < 9*PadChannels(c) {
+		panic(fmt.Sprintf("nn.Depthwise3x3: len(packed) = %d < %d: not packed for c = %d", len(packed), 9*PadChannels(c), c))
 	}
 	if bias != nil && len(bias) < c {
 		panic(fmt.Sprintf("nn.Depthwise3x3: len(bias) = %d < c = %d", len(bias), c))

@@ -1,6 +1,6 @@
 //go:build amd64 && !purego
 
-package nn
+package kernels
 
 // AVX-512 and AVX2 depthwise 3x3 row kernels (depthwise_amd64.s).
 //
@@ -43,12 +43,12 @@ func dwRowAVX2(r0, r1, r2, out, wts, bias *float32, c, cp, step, mid, flags, act
 
 // depthwiseAsm runs Depthwise3x3 (arguments already checked) on the assembly
 // kernels of level i and reports true, or reports false if there are none.
-func depthwiseAsm(i isa, in []float32, h, w, c, stride int, packed, bias []float32, act Activation, out []float32, oy0, oy1 int) bool {
+func depthwiseAsm(i ISA, in []float32, h, w, c, stride int, packed, bias []float32, act Activation, out []float32, oy0, oy1 int) bool {
 	if i != isaAVX512 && i != isaAVX2 {
 		return false
 	}
 	ow := (w-1)/stride + 1
-	cp := dwPad(c)
+	cp := PadChannels(c)
 	var bp *float32
 	if bias != nil {
 		bp = &bias[0]

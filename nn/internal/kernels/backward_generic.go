@@ -1,4 +1,4 @@
-package nn
+package kernels
 
 // Pure-Go backward kernels: the only ones off amd64 and with -tags purego,
 // and the fallback on amd64 CPUs without AVX2.

@@ -1,6 +1,6 @@
 //go:build amd64 && !purego
 
-package nn
+package kernels
 
 import "unsafe"
 
@@ -57,7 +57,7 @@ func atbRowBlock(k, n, tileBytes int) int {
 
 // gemmATBAsm runs GemmATB (arguments checked, m, k, n > 0) on the assembly
 // kernels of level i and reports true, or reports false if there are none.
-func gemmATBAsm(i isa, m, k, n int, a []float32, lda int, d []float32, ldd int, dw []float32) bool {
+func gemmATBAsm(i ISA, m, k, n int, a []float32, lda int, d []float32, ldd int, dw []float32) bool {
 	switch i {
 	case isaAVX512:
 		atbAVX512(m, k, n, a, lda, d, ldd, dw)
@@ -315,7 +315,7 @@ func dwbw3AVX2(args *dwbwArgs)
 // rows that all three rows of dout reach goes to dwbi1*N3 in one call (each
 // group's taps loaded once for the run). AVX2 takes whole groups of 8
 // channels; a partial last group goes through dwbiRowsGeneric.
-func dwbiRowsAsm(i isa, r *dwbiRows, dout, wb, din []float32, y0, y1 int) bool {
+func dwbiRowsAsm(i ISA, r *dwbiRows, dout, wb, din []float32, y0, y1 int) bool {
 	if i != isaAVX512 && i != isaAVX2 {
 		return false
 	}
@@ -382,7 +382,7 @@ func dwbiRowsAsm(i isa, r *dwbiRows, dout, wb, din []float32, y0, y1 int) bool {
 
 // dwbiCall runs the input-gradient kernel of level i for the stride and
 // number of dout rows.
-func dwbiCall(i isa, stride, n int, a *dwbiArgs) {
+func dwbiCall(i ISA, stride, n int, a *dwbiArgs) {
 	switch {
 	case i == isaAVX512 && stride == 1 && n == 1:
 		dwbi1AVX512N1(a)
@@ -412,7 +412,7 @@ func dwbiCall(i isa, stride, n int, a *dwbiArgs) {
 // rows (all three input rows inside the image) through dwbw3, the others
 // one (input row, output row) pair at a time. AVX2 takes whole groups of 8
 // channels; a partial last group goes through dwbwRowsGeneric.
-func dwbwRowsAsm(i isa, r *dwbwRow, in, dout, acc []float32, oy0, oy1 int) bool {
+func dwbwRowsAsm(i ISA, r *dwbwRow, in, dout, acc []float32, oy0, oy1 int) bool {
 	if i != isaAVX512 && i != isaAVX2 {
 		return false
 	}

@@ -1,6 +1,6 @@
 //go:build amd64 && !purego
 
-package nn
+package kernels
 
 import "unsafe"
 
@@ -39,7 +39,7 @@ func bnBackApplyAVX2(blk int, dy, z, dz *float32, rows, c int, scale, shift *flo
 
 // bnLevel is the kernel level for c channels: isaAVX512, isaAVX2 (c a
 // multiple of 8) or isaGeneric.
-func bnLevel(c int) isa {
+func bnLevel(c int) ISA {
 	switch {
 	case activeISA == isaAVX512:
 		return isaAVX512

@@ -1,4 +1,4 @@
-package nn
+package kernels
 
 import (
 	"fmt"
@@ -93,9 +93,9 @@ func dwCheck(t *testing.T, name string, got []float32, want, mag []float64, rowL
 
 // forEachISA runs f with every instruction set this CPU and build can run
 // forced active, generic included.
-func forEachISA(t *testing.T, f func(t *testing.T, i isa)) {
-	for _, i := range availableISAs() {
-		restore := forceISA(i)
+func forEachISA(t *testing.T, f func(t *testing.T, i ISA)) {
+	for _, i := range Available() {
+		restore := Force(i)
 		f(t, i)
 		restore()
 	}
@@ -152,7 +152,7 @@ func dwCase(t *testing.T, r *rand.Rand, h, w, c, stride int, withBias bool, act 
 	const slack = 37
 	out := make([]float32, oh*ow*c+slack)
 	k := r.IntN(oh + 1)
-	forEachISA(t, func(t *testing.T, i isa) {
+	forEachISA(t, func(t *testing.T, i ISA) {
 		name := fmt.Sprintf("%v %dx%dx%d s%d bias=%v act=%d", i, h, w, c, stride, withBias, act)
 		dwFill(out)
 		Depthwise3x3(in, h, w, c, stride, packed, bias, act, out[:oh*ow*c], 0, oh)
@@ -180,7 +180,7 @@ func TestDepthwiseRowRange(t *testing.T) {
 		oh, ow := (h-1)/stride+1, (w-1)/stride+1
 		want, mag := dwRef(in, h, w, c, stride, wt, bias, ActReLU6)
 		out := make([]float32, oh*ow*c+5)
-		forEachISA(t, func(t *testing.T, i isa) {
+		forEachISA(t, func(t *testing.T, i ISA) {
 			for a := 0; a <= oh; a++ {
 				for b := a; b <= oh; b++ {
 					dwFill(out)
@@ -236,7 +236,7 @@ func TestDepthwiseGuardPages(t *testing.T) {
 			b := guarded(c, atEnd)
 			copy(b, bias)
 			want, mag := dwRef(in, h, w, c, stride, wt, bias, ActNone)
-			forEachISA(t, func(t *testing.T, i isa) {
+			forEachISA(t, func(t *testing.T, i ISA) {
 				dwFill(out)
 				Depthwise3x3(in, h, w, c, stride, packed, b, ActNone, out, 0, oh)
 				dwCheck(t, fmt.Sprintf("%v %dx%dx%d s%d atEnd=%v", i, h, w, c, stride, atEnd), out, want, mag, ow*c, 0, oh)
@@ -264,7 +264,7 @@ func TestDepthwiseNonFinite(t *testing.T) {
 			for _, act := range []Activation{ActNone, ActReLU6} {
 				want, _ := dwRef(in, h, w, c, stride, wt, nil, act)
 				out := make([]float32, oh*ow*c)
-				forEachISA(t, func(t *testing.T, i isa) {
+				forEachISA(t, func(t *testing.T, i ISA) {
 					Depthwise3x3(in, h, w, c, stride, packed, nil, act, out, 0, oh)
 					for j, g := range out {
 						wv := want[j]
@@ -295,7 +295,7 @@ func TestDepthwiseNoAllocs(t *testing.T) {
 	in, bias := dwRandom(r, h*w*c), dwRandom(r, c)
 	packed := PackDepthwise(c, dwRandom(r, c*9))
 	out := make([]float32, h*w*c)
-	forEachISA(t, func(t *testing.T, i isa) {
+	forEachISA(t, func(t *testing.T, i ISA) {
 		for _, b := range [][]float32{nil, bias} {
 			n := testing.AllocsPerRun(20, func() {
 				Depthwise3x3(in, h, w, c, 1, packed, b, ActReLU6, out, 0, h)
@@ -315,7 +315,7 @@ func TestPackDepthwise(t *testing.T) {
 		wt[i] = float32(i + 1)
 	}
 	p := PackDepthwise(c, wt)
-	cp := dwPad(c)
+	cp := PadChannels(c)
 	if len(p) != 9*cp || cp%dwLanes != 0 || cp < c {
 		t.Fatalf("len = %d, cp = %d", len(p), cp)
 	}

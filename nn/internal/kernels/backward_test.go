@@ -1,4 +1,4 @@
-package nn
+package kernels
 
 import (
 	"fmt"
@@ -134,7 +134,7 @@ func TestGemmATBMatchesReference(t *testing.T) {
 		ks = []int{1, 3, 8, 9, 17, 27, 40}
 		ns = []int{1, 8, 10, 16, 17, 33, 48, 100}
 	}
-	forEachISA(t, func(t *testing.T, i isa) {
+	forEachISA(t, func(t *testing.T, i ISA) {
 		t.Run(i.String(), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(7, uint64(i)))
 			for _, m := range ms {
@@ -159,7 +159,7 @@ func TestGemmATBLarge(t *testing.T) {
 	if testing.Short() {
 		shapes = shapes[:3]
 	}
-	forEachISA(t, func(t *testing.T, i isa) {
+	forEachISA(t, func(t *testing.T, i ISA) {
 		t.Run(i.String(), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(8, uint64(i)))
 			for _, s := range shapes {
@@ -173,7 +173,7 @@ func TestGemmATBLarge(t *testing.T) {
 // TestGemmATBSplitRows: calls on consecutive row ranges accumulate into the
 // same dw as one call would (exact data), also with strides.
 func TestGemmATBSplitRows(t *testing.T) {
-	forEachISA(t, func(t *testing.T, i isa) {
+	forEachISA(t, func(t *testing.T, i ISA) {
 		t.Run(i.String(), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(9, uint64(i)))
 			atbCase(t, rng, 1000, 24, 40, 24, 40, true, []int{0, 1, 2, 333, 334, 700, 999})
@@ -184,7 +184,7 @@ func TestGemmATBSplitRows(t *testing.T) {
 
 // TestGemmATBDeterministic: the same inputs give bit-identical output.
 func TestGemmATBDeterministic(t *testing.T) {
-	forEachISA(t, func(t *testing.T, i isa) {
+	forEachISA(t, func(t *testing.T, i ISA) {
 		rng := rand.New(rand.NewPCG(10, uint64(i)))
 		m, k, n := 2000, 40, 72
 		a, d := dwRandom(rng, m*k), dwRandom(rng, m*n)
@@ -204,7 +204,7 @@ func TestGemmATBDeterministic(t *testing.T) {
 // TestGemmATBNonFinite: an Inf in a reaches exactly the dw row it should,
 // as Inf or NaN (never skipped as a zero product).
 func TestGemmATBNonFinite(t *testing.T) {
-	forEachISA(t, func(t *testing.T, i isa) {
+	forEachISA(t, func(t *testing.T, i ISA) {
 		m, k, n := 50, 20, 40
 		a := make([]float32, m*k)
 		d := make([]float32, m*n)
@@ -393,7 +393,7 @@ func TestDepthwiseBackInputBackWeightReference(t *testing.T) {
 		sizes = []int{1, 2, 3, 8}
 		chans = []int{1, 8, 17, 33}
 	}
-	forEachISA(t, func(t *testing.T, i isa) {
+	forEachISA(t, func(t *testing.T, i ISA) {
 		t.Run(i.String(), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(11, uint64(i)))
 			n := 0
@@ -413,7 +413,7 @@ func TestDepthwiseBackInputBackWeightReference(t *testing.T) {
 
 // TestDepthwiseBackInputBackWeightChunks covers channel counts past one chunk (dwbChunk).
 func TestDepthwiseBackInputBackWeightChunks(t *testing.T) {
-	forEachISA(t, func(t *testing.T, i isa) {
+	forEachISA(t, func(t *testing.T, i ISA) {
 		t.Run(i.String(), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(12, uint64(i)))
 			for _, c := range []int{dwbChunk + 8, 2*dwbChunk + 17, 960} {
@@ -429,7 +429,7 @@ func TestDepthwiseBackInputBackWeightChunks(t *testing.T) {
 // TestDepthwiseBackInputBackWeightNonFinite: a NaN in dout reaches exactly the inputs its
 // window covers, and an Inf input exactly the taps that read it.
 func TestDepthwiseBackInputBackWeightNonFinite(t *testing.T) {
-	forEachISA(t, func(t *testing.T, i isa) {
+	forEachISA(t, func(t *testing.T, i ISA) {
 		for stride := 1; stride <= 2; stride++ {
 			h, w, c := 7, 6, 20
 			oh, ow := (h-1)/stride+1, (w-1)/stride+1
@@ -575,7 +575,7 @@ func tkCentral(x []float64, f func() float64) []float64 {
 // pass; and the float32 forward kernel (Depthwise3x3 with PackDepthwise
 // weights) computes the function whose gradients they are.
 func TestDepthwiseBackInputBackWeightFiniteDifference(t *testing.T) {
-	forEachISA(t, func(t *testing.T, i isa) {
+	forEachISA(t, func(t *testing.T, i ISA) {
 		for stride := 1; stride <= 2; stride++ {
 			rng := rand.New(rand.NewPCG(13, uint64(stride)))
 			h, w, c := 7, 6, 19
@@ -624,7 +624,7 @@ func TestDepthwiseBackInputBackWeightFiniteDifference(t *testing.T) {
 // G·Wᵀ (Gemm on Wᵀ packed) match central differences of a float64 forward
 // pass, and Gemm computes that forward pass.
 func TestGemmATBFiniteDifference(t *testing.T) {
-	forEachISA(t, func(t *testing.T, i isa) {
+	forEachISA(t, func(t *testing.T, i ISA) {
 		rng := rand.New(rand.NewPCG(14, 1))
 		m, k, n := 37, 21, 19
 		in := dwRandom(rng, m*k)
@@ -726,7 +726,7 @@ func TestATBBackInputBackWeightRepackNoAllocs(t *testing.T) {
 	h, w, c := 9, 8, 2*dwbChunk+24
 	in, wts := dwRandom(rng, h*w*c), dwRandom(rng, 9*c)
 	dout, din, dwt := dwRandom(rng, h*w*c), make([]float32, h*w*c), make([]float32, 9*c)
-	forEachISA(t, func(t *testing.T, i isa) {
+	forEachISA(t, func(t *testing.T, i ISA) {
 		for stride := 1; stride <= 2; stride++ {
 			oh := (h-1)/stride + 1
 			for name, f := range map[string]func(){

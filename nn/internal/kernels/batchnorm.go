@@ -1,4 +1,4 @@
-package nn
+package kernels
 
 import "math"
 
@@ -28,9 +28,9 @@ import "math"
 // checks hoisted out of the loops, and no branch on the data (the ReLU6
 // clamp and mask would mispredict on half the values).
 
-// bnStats adds, for each channel j < c, the sum and the sum of squares of
+// BNStats adds, for each channel j < c, the sum and the sum of squares of
 // z[r*c+j] over the rows of z (len(z) is a multiple of c) to s[j] and q[j].
-func bnStats(z []float32, c int, s, q []float64) {
+func BNStats(z []float32, c int, s, q []float64) {
 	if len(z) == 0 {
 		return
 	}
@@ -67,9 +67,9 @@ func bnStatsGeneric(z []float32, c int, s, q []float64) {
 	}
 }
 
-// bnApply writes y = act(z*scale + shift) (+ res[i] if res is not nil) for
+// BNApply writes y = act(z*scale + shift) (+ res[i] if res is not nil) for
 // the rows of z; act is ReLU6 if relu. y may be z.
-func bnApply(z, y []float32, c int, scale, shift []float32, relu bool, res []float32) {
+func BNApply(z, y []float32, c int, scale, shift []float32, relu bool, res []float32) {
 	if len(z) == 0 {
 		return
 	}
@@ -136,9 +136,9 @@ func bnMask(p float32) uint32 {
 	return -(a & b)
 }
 
-// bnBackReduce adds, for each channel, sum g and sum g*z over the rows of dy
+// BNBackReduce adds, for each channel, sum g and sum g*z over the rows of dy
 // and z to sg and sgz, where g = dy, masked by 0 < z*scale+shift < 6 if relu.
-func bnBackReduce(dy, z []float32, c int, scale, shift []float32, relu bool, sg, sgz []float64) {
+func BNBackReduce(dy, z []float32, c int, scale, shift []float32, relu bool, sg, sgz []float64) {
 	if len(z) == 0 {
 		return
 	}
@@ -172,9 +172,9 @@ func bnBackReduceGeneric(dy, z []float32, c int, scale, shift []float32, relu bo
 	}
 }
 
-// bnBackApply writes dz = a*g + b*z + cc with g as in bnBackReduce. dz may be
+// BNBackApply writes dz = a*g + b*z + cc with g as in BNBackReduce. dz may be
 // dy.
-func bnBackApply(dy, z, dz []float32, c int, scale, shift []float32, relu bool, a, b, cc []float32) {
+func BNBackApply(dy, z, dz []float32, c int, scale, shift []float32, relu bool, a, b, cc []float32) {
 	if len(z) == 0 {
 		return
 	}
@@ -206,39 +206,12 @@ func bnBackApplyGeneric(dy, z, dz []float32, c int, scale, shift []float32, relu
 	}
 }
 
-// bnForwardCoeffs turns the batch sums of one channel (n values) into the
-// batch mean, the inverse standard deviation, and the unbiased variance that
-// PyTorch puts into the running statistics.
-func bnForwardCoeffs(s, q float64, n int) (mean, invstd, unbiased float64) {
-	mean = s / float64(n)
-	v := q/float64(n) - mean*mean
-	if v < 0 {
-		v = 0 // rounding; the variance is never negative
-	}
-	invstd = 1 / math.Sqrt(v+bnEps)
-	unbiased = v
-	if n > 1 {
-		unbiased = v * float64(n) / float64(n-1)
-	}
-	return mean, invstd, unbiased
-}
-
-// bnBackCoeffs turns the backward sums of one channel into the parameter
-// gradients and the coefficients of dz = a*g + b*z + c.
-func bnBackCoeffs(sg, sgz, mean, invstd, gamma float64, n int) (dgamma, dbeta, a, b, c float64) {
-	sgx := invstd * (sgz - mean*sg) // sum g*xhat
-	a = gamma * invstd
-	b = -a * invstd * sgx / float64(n)
-	c = -a*sg/float64(n) - b*mean
-	return sgx, sg, a, b, c
-}
-
-// ntCopy copies src to dst (same length) bypassing the caches where the
+// NTCopy copies src to dst (same length) bypassing the caches where the
 // hardware allows (non-temporal stores): for a large tensor written now and
 // read back only in a later phase, so that the store does not first read each
 // line of dst from memory. Float32 alignment is all it needs; the unaligned
 // ends are copied normally.
-func ntCopy(dst, src []float32) {
+func NTCopy(dst, src []float32) {
 	src = src[:len(dst)]
 	from, n := ntCopyAsm(dst, src)
 	if n == 0 {

@@ -1,4 +1,4 @@
-package nn
+package kernels
 
 // Activation is the function a kernel applies to its output before storing it.
 type Activation uint8

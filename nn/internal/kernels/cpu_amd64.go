@@ -1,10 +1,10 @@
 //go:build amd64 && !purego
 
-package nn
+package kernels
 
 import "golang.org/x/sys/cpu"
 
-func detectISA() isa {
+func detectISA() ISA {
 	x := cpu.X86
 	switch {
 	case x.HasAVX512F && x.HasAVX512BW && x.HasAVX512DQ && x.HasAVX512VL:

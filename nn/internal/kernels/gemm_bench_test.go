@@ -1,4 +1,4 @@
-package nn
+package kernels
 
 import (
 	"fmt"
@@ -29,9 +29,9 @@ var gemmBenchShapes = [][3]int{
 
 func BenchmarkGemm(b *testing.B) {
 	r := rand.New(rand.NewPCG(1, 1))
-	for _, i := range availableISAs() {
+	for _, i := range Available() {
 		b.Run(i.String(), func(b *testing.B) {
-			defer forceISA(i)()
+			defer Force(i)()
 			for _, s := range gemmBenchShapes {
 				m, k, n := s[0], s[1], s[2]
 				b.Run(fmt.Sprintf("%dx%dx%d", m, k, n), func(b *testing.B) {

@@ -1,6 +1,6 @@
 //go:build !amd64 || purego
 
-package nn
+package kernels
 
 // detectISA: only the pure-Go kernels exist off amd64 (or with -tags purego).
-func detectISA() isa { return isaGeneric }
+func detectISA() ISA { return isaGeneric }

@@ -1,4 +1,4 @@
-package nn
+package kernels
 
 import (
 	"fmt"
@@ -38,9 +38,9 @@ var atbBenchShapes = [][3]int{
 
 func BenchmarkGemmATB(b *testing.B) {
 	r := rand.New(rand.NewPCG(1, 1))
-	for _, i := range availableISAs() {
+	for _, i := range Available() {
 		b.Run(i.String(), func(b *testing.B) {
-			defer forceISA(i)()
+			defer Force(i)()
 			for _, s := range atbBenchShapes {
 				m, k, n := s[0], s[1], s[2]
 				b.Run(fmt.Sprintf("%dx%dx%d", m, k, n), func(b *testing.B) {
@@ -77,7 +77,7 @@ var dwbBenchShapes = []struct{ h, w, c, stride int }{
 // BenchmarkDepthwise does), padding taps included.
 func benchDepthwiseBack(b *testing.B, weight bool) {
 	r := rand.New(rand.NewPCG(1, 1))
-	for _, i := range availableISAs() {
+	for _, i := range Available() {
 		b.Run(i.String(), func(b *testing.B) {
 			for _, s := range dwbBenchShapes {
 				h, w, c, stride := s.h, s.w, s.c, s.stride
@@ -86,7 +86,7 @@ func benchDepthwiseBack(b *testing.B, weight bool) {
 				dout := dwRandom(r, oh*ow*c)
 				wts := dwRandom(r, 9*c)
 				b.Run(fmt.Sprintf("%dx%dx%d/s%d", h, w, c, stride), func(b *testing.B) {
-					defer forceISA(i)()
+					defer Force(i)()
 					b.ReportAllocs()
 					for b.Loop() {
 						if weight {

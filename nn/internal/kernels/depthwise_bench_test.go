@@ -1,4 +1,4 @@
-package nn
+package kernels
 
 import (
 	"fmt"
@@ -26,7 +26,7 @@ func BenchmarkDepthwise(b *testing.B) {
 		{8, 8, 96, 2},
 	}
 	r := rand.New(rand.NewPCG(1, 1))
-	for _, i := range availableISAs() {
+	for _, i := range Available() {
 		b.Run(i.String(), func(b *testing.B) {
 			for _, s := range shapes {
 				h, w, c, stride := s.h, s.w, s.c, s.stride
@@ -36,7 +36,7 @@ func BenchmarkDepthwise(b *testing.B) {
 				bias := dwRandom(r, c)
 				out := make([]float32, oh*ow*c)
 				b.Run(fmt.Sprintf("%dx%dx%d/s%d", h, w, c, stride), func(b *testing.B) {
-					defer forceISA(i)()
+					defer Force(i)()
 					b.ReportAllocs()
 					for b.Loop() {
 						Depthwise3x3(in, h, w, c, stride, packed, bias, ActReLU6, out, 0, oh)

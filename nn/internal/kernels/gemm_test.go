@@ -1,4 +1,4 @@
-package nn
+package kernels
 
 import (
 	"fmt"
@@ -60,14 +60,14 @@ func gemmRandSlice(r *rand.Rand, n int) []float32 {
 // gemmForEachISA runs f with every ISA this CPU and build can run forced active.
 // The generic kernel runs twice, with each of its register tiles.
 func gemmForEachISA(t *testing.T, f func(t *testing.T)) {
-	for _, i := range availableISAs() {
+	for _, i := range Available() {
 		t.Run(i.String(), func(t *testing.T) {
-			defer forceISA(i)()
+			defer Force(i)()
 			f(t)
 		})
 		if i == isaGeneric {
 			t.Run("generic-othertile", func(t *testing.T) {
-				defer forceISA(i)()
+				defer Force(i)()
 				gemmWideTile = !gemmWideTile
 				defer func() { gemmWideTile = !gemmWideTile }()
 				f(t)

@@ -1,4 +1,4 @@
-package nn
+package kernels
 
 import (
 	"fmt"
@@ -59,9 +59,9 @@ func bnClose(a, b, tol float64) bool {
 // level (assembly where there is some) with the pure-Go loops on odd channel
 // counts and row counts.
 func TestBNKernels(t *testing.T) {
-	for _, i := range availableISAs() {
+	for _, i := range Available() {
 		t.Run(i.String(), func(t *testing.T) {
-			defer forceISA(i)()
+			defer Force(i)()
 			testBNKernels(t)
 		})
 	}
@@ -79,11 +79,11 @@ func testBNKernels(t *testing.T) {
 				s1[j], q1[j] = float64(j), -float64(j)
 			}
 			s2, q2 := append([]float64(nil), s1...), append([]float64(nil), q1...)
-			bnStats(k.z, c, s1[:c], q1[:c])
+			BNStats(k.z, c, s1[:c], q1[:c])
 			bnStatsGeneric(k.z, c, s2[:c], q2[:c])
 			for j := range s1 {
 				if !bnClose(s1[j], s2[j], 1e-12) || !bnClose(q1[j], q2[j], 1e-12) {
-					t.Fatalf("%s: bnStats channel %d: %v %v, want %v %v", name, j, s1[j], q1[j], s2[j], q2[j])
+					t.Fatalf("%s: BNStats channel %d: %v %v, want %v %v", name, j, s1[j], q1[j], s2[j], q2[j])
 				}
 			}
 			for _, relu := range []bool{false, true} {
@@ -92,37 +92,37 @@ func testBNKernels(t *testing.T) {
 						continue // a residual projection has no activation
 					}
 					y1, y2 := make([]float32, len(k.z)+5), make([]float32, len(k.z)+5)
-					bnApply(k.z, y1[:len(k.z)], c, k.scale, k.shift, relu, res)
+					BNApply(k.z, y1[:len(k.z)], c, k.scale, k.shift, relu, res)
 					bnApplyGeneric(k.z, y2, c, k.scale, k.shift, relu, res)
 					for i := range y1 {
 						if !bnClose(float64(y1[i]), float64(y2[i]), 1e-5) {
-							t.Fatalf("%s relu=%v res=%v: bnApply[%d] = %v, want %v", name, relu, res != nil, i, y1[i], y2[i])
+							t.Fatalf("%s relu=%v res=%v: BNApply[%d] = %v, want %v", name, relu, res != nil, i, y1[i], y2[i])
 						}
 					}
 				}
 				g1, g2 := append([]float64(nil), s1...), append([]float64(nil), s1...)
 				h1, h2 := append([]float64(nil), q1...), append([]float64(nil), q1...)
-				bnBackReduce(k.dy, k.z, c, k.scale, k.shift, relu, g1[:c], h1[:c])
+				BNBackReduce(k.dy, k.z, c, k.scale, k.shift, relu, g1[:c], h1[:c])
 				bnBackReduceGeneric(k.dy, k.z, c, k.scale, k.shift, relu, g2[:c], h2[:c])
 				for j := range g1 {
 					if !bnClose(g1[j], g2[j], 1e-9) || !bnClose(h1[j], h2[j], 1e-9) {
-						t.Fatalf("%s relu=%v: bnBackReduce channel %d: %v %v, want %v %v", name, relu, j, g1[j], h1[j], g2[j], h2[j])
+						t.Fatalf("%s relu=%v: BNBackReduce channel %d: %v %v, want %v %v", name, relu, j, g1[j], h1[j], g2[j], h2[j])
 					}
 				}
 				d1, d2 := make([]float32, len(k.z)+5), make([]float32, len(k.z)+5)
-				bnBackApply(k.dy, k.z, d1[:len(k.z)], c, k.scale, k.shift, relu, k.a, k.b, k.cc)
+				BNBackApply(k.dy, k.z, d1[:len(k.z)], c, k.scale, k.shift, relu, k.a, k.b, k.cc)
 				bnBackApplyGeneric(k.dy, k.z, d2, c, k.scale, k.shift, relu, k.a, k.b, k.cc)
 				for i := range d1 {
 					if !bnClose(float64(d1[i]), float64(d2[i]), 1e-5) {
-						t.Fatalf("%s relu=%v: bnBackApply[%d] = %v, want %v", name, relu, i, d1[i], d2[i])
+						t.Fatalf("%s relu=%v: BNBackApply[%d] = %v, want %v", name, relu, i, d1[i], d2[i])
 					}
 				}
 				// In place.
 				d3 := append([]float32(nil), k.dy...)
-				bnBackApply(d3, k.z, d3, c, k.scale, k.shift, relu, k.a, k.b, k.cc)
+				BNBackApply(d3, k.z, d3, c, k.scale, k.shift, relu, k.a, k.b, k.cc)
 				for i := range d3 {
 					if d3[i] != d1[i] {
-						t.Fatalf("%s relu=%v: bnBackApply in place [%d] = %v, want %v", name, relu, i, d3[i], d1[i])
+						t.Fatalf("%s relu=%v: BNBackApply in place [%d] = %v, want %v", name, relu, i, d3[i], d1[i])
 					}
 				}
 			}
@@ -133,9 +133,9 @@ func testBNKernels(t *testing.T) {
 // TestBNKernelsReLU6Edges checks the ReLU6 mask and clamp at and around
 // the kinks, and NaN, at every level (8 channels: the AVX2 kernels too).
 func TestBNKernelsReLU6Edges(t *testing.T) {
-	for _, i := range availableISAs() {
+	for _, i := range Available() {
 		t.Run(i.String(), func(t *testing.T) {
-			defer forceISA(i)()
+			defer Force(i)()
 			testBNKernelsReLU6Edges(t)
 		})
 	}
@@ -151,16 +151,16 @@ func testBNKernelsReLU6Edges(t *testing.T) {
 	one, zero := make([]float32, c), make([]float32, c)
 	fillFloats(one, 1)
 	y := make([]float32, c)
-	bnApply(z, y, c, one, zero, true, nil)
+	BNApply(z, y, c, one, zero, true, nil)
 	for i := range y {
 		if y[i] != wantY[i] && !(math.IsNaN(float64(y[i])) && math.IsNaN(float64(wantY[i]))) {
 			t.Errorf("ReLU6(%v) = %v, want %v", z[i], y[i], wantY[i])
 		}
 	}
 	sg, sgz := make([]float64, c), make([]float64, c)
-	bnBackReduce(one, z, c, one, zero, true, sg, sgz)
+	BNBackReduce(one, z, c, one, zero, true, sg, sgz)
 	dz := make([]float32, c)
-	bnBackApply(one, z, dz, c, one, zero, true, one, zero, zero)
+	BNBackApply(one, z, dz, c, one, zero, true, one, zero, zero)
 	for i := range z {
 		if sg[i] != wantG[i] {
 			t.Errorf("mask at %v: sum g = %v, want %v", z[i], sg[i], wantG[i])
@@ -177,12 +177,12 @@ func testBNKernelsReLU6Edges(t *testing.T) {
 	}
 }
 
-// TestNTCopy checks ntCopy at every level over alignments and lengths around
+// TestNTCopy checks NTCopy at every level over alignments and lengths around
 // its 64-float blocks, and that it writes nothing outside dst.
 func TestNTCopy(t *testing.T) {
-	for _, i := range availableISAs() {
+	for _, i := range Available() {
 		t.Run(i.String(), func(t *testing.T) {
-			defer forceISA(i)()
+			defer Force(i)()
 			src := make([]float32, 700)
 			for j := range src {
 				src[j] = float32(j + 1)
@@ -191,7 +191,7 @@ func TestNTCopy(t *testing.T) {
 			for off := 0; off < 20; off++ {
 				for _, n := range []int{0, 1, 63, 64, 127, 128, 129, 191, 256, 300, 640, 700} {
 					fillFloats(buf, -1)
-					ntCopy(buf[off:off+n], src[:n])
+					NTCopy(buf[off:off+n], src[:n])
 					for j, v := range buf {
 						want := float32(-1)
 						if j >= off && j < off+n {
@@ -204,5 +204,11 @@ func TestNTCopy(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func fillFloats(s []float32, v float32) {
+	for i := range s {
+		s[i] = v
 	}
 }
