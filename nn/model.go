@@ -9,9 +9,9 @@ import (
 	"gorgonia.org/tensor"
 )
 
-// bnEps is torch.nn.BatchNorm2d's default epsilon, which torchvision's
+// BatchNormEps is torch.nn.BatchNorm2d's default epsilon, which torchvision's
 // mobilenet_v2 uses.
-const bnEps = 1e-5
+const BatchNormEps = 1e-5
 
 // Model is a MobileNetV2 ready for inference: batch norm folded into the
 // convolutions, weights packed for the kernels. A Model is immutable and safe
@@ -34,10 +34,23 @@ type op struct {
 	act  kernels.Activation
 }
 
+// Weights are a model's named tensors, as a weights file holds them (package
+// nn/format decodes safetensors files into this form); nn reads no files.
+type Weights struct {
+	// Names lists the tensors in file order; errors about unexpected tensors
+	// name the first in this order.
+	Names []string
+	// Tensors holds each tensor as float32, with the shape stored in the file.
+	Tensors map[string]*tensor.Dense
+	// DTypes is each tensor's dtype as stored ("F32", "F16", "BF16", ...), so
+	// that integer weights are refused.
+	DTypes map[string]string
+}
+
 // NewModel checks weights against spec, folds batch norm and packs the weights.
 // file names the weights in errors. Every tensor the spec wants must be present
 // with the right shape; any other tensor is an error.
-func NewModel(spec Spec, w *Safetensors, file string) (*Model, error) {
+func NewModel(spec Spec, w Weights, file string) (*Model, error) {
 	if err := spec.Validate(); err != nil {
 		return nil, err
 	}
@@ -124,7 +137,7 @@ func foldBN(gamma, beta, mean, variance []float32) (scale []float64, shift []flo
 	scale = make([]float64, len(gamma))
 	shift = make([]float32, len(gamma))
 	for i := range gamma {
-		s := float64(gamma[i]) / math.Sqrt(float64(variance[i])+bnEps)
+		s := float64(gamma[i]) / math.Sqrt(float64(variance[i])+BatchNormEps)
 		scale[i] = s
 		shift[i] = float32(float64(beta[i]) - float64(mean[i])*s)
 	}
@@ -132,7 +145,7 @@ func foldBN(gamma, beta, mean, variance []float32) (scale []float64, shift []flo
 }
 
 // checkTensors compares the file's tensors with what the spec wants.
-func checkTensors(spec Spec, w *Safetensors, file string) error {
+func checkTensors(spec Spec, w Weights, file string) error {
 	want := spec.Tensors()
 	seen := make(map[string]bool, len(want))
 	for _, t := range want {
@@ -152,7 +165,7 @@ func checkTensors(spec Spec, w *Safetensors, file string) error {
 		default:
 			return &TensorError{File: file, Tensor: t.Name, Field: "dtype", Found: dt, Want: "F32 (or F16, BF16)"}
 		}
-		if !sameShape(got.Shape(), t.Shape) {
+		if !SameShape(got.Shape(), t.Shape) {
 			return &TensorError{File: file, Tensor: t.Name, Field: "shape", Found: fmt.Sprint([]int(got.Shape())), Want: fmt.Sprint(t.Shape)}
 		}
 		for _, v := range got.Data().([]float32) {
@@ -169,7 +182,10 @@ func checkTensors(spec Spec, w *Safetensors, file string) error {
 	return nil
 }
 
-func sameShape(got tensor.Shape, want []int) bool {
+// SameShape reports whether a stored tensor has the shape a spec wants; a
+// scalar may be stored as shape [] or [1]. Checkpoint checks in nn/train use
+// it too.
+func SameShape(got tensor.Shape, want []int) bool {
 	if len(want) == 0 { // a scalar may be stored as shape [] or [1]
 		return got.TotalSize() == 1
 	}
@@ -240,7 +256,7 @@ func (s *Session) Run(in *tensor.Dense) (*tensor.Dense, error) {
 	if in.Dtype() != tensor.Float32 {
 		return nil, fmt.Errorf("nn: input dtype %v, want float32", in.Dtype())
 	}
-	if !sameShape(in.Shape(), []int{s.batch, r, r, 3}) {
+	if !SameShape(in.Shape(), []int{s.batch, r, r, 3}) {
 		return nil, fmt.Errorf("nn: input shape %v, want (%d, %d, %d, 3)", in.Shape(), s.batch, r, r)
 	}
 	s.Forward(in.Data().([]float32))
@@ -303,9 +319,15 @@ func (s *Session) layer(o *op, src, dst, res []float32) {
 	if macs >= kernels.ParallelMACs {
 		parts = s.pool.Threads()
 	}
-	s.pool.run(s, parts, &s.done)
+	s.pool.Run((*sessionTask)(s), parts, &s.done)
 	s.cur, s.src, s.dst, s.res = nil, nil, nil, nil
 }
+
+// sessionTask runs a Session's current layer as a pool Task, without making
+// runPart part of Session's API; the conversion does not allocate.
+type sessionTask Session
+
+func (t *sessionTask) RunPart(i, n int) { (*Session)(t).runPart(i, n) }
 
 // runPart computes part i of n of the current layer. Parts split output rows
 // (pixels for 1x1 convolutions, image rows for depthwise), so each writes a
@@ -348,9 +370,9 @@ func (s *Session) runPart(i, n int) {
 }
 
 // im2col writes rows [r0, r1) (over the batch) of the stem's 27-column patch
-// matrix at their own place in col (row r at col[r*27:]); see stemCols.
+// matrix at their own place in col (row r at col[r*27:]); see StemCols.
 func im2col(in []float32, o *op, col []float32, r0, r1 int) {
-	stemCols(in, &o.Layer, col[r0*27:], r0, r1)
+	StemCols(in, &o.Layer, col[r0*27:], r0, r1)
 }
 
 // avgPool averages each image's area pixels of c channels into out[img*c:].
@@ -369,6 +391,33 @@ func avgPool(in []float32, batch, area, c int, out []float32) {
 		}
 		for j := range o {
 			o[j] *= inv
+		}
+	}
+}
+
+// StemCols writes rows [r0, r1) (over the batch) of the stem's 27-column
+// patch matrix, row r at col[(r-r0)*27:]: column (ky*3+kx)*3+c of output
+// pixel (oy, ox) is in[oy*s+ky-1][ox*s+kx-1][c], zero outside the image.
+func StemCols(in []float32, l *Layer, col []float32, r0, r1 int) {
+	h, w, s := l.InH, l.InW, l.Stride
+	area := l.OutH * l.OutW
+	for r := r0; r < r1; r++ {
+		img, p := r/area, r%area
+		oy, ox := p/l.OutW, p%l.OutW
+		base := in[img*h*w*3 : (img+1)*h*w*3]
+		dst := col[(r-r0)*27 : (r-r0)*27+27]
+		for ky := 0; ky < 3; ky++ {
+			y := oy*s + ky - 1
+			for kx := 0; kx < 3; kx++ {
+				x := ox*s + kx - 1
+				d := dst[(ky*3+kx)*3 : (ky*3+kx)*3+3]
+				if y < 0 || y >= h || x < 0 || x >= w {
+					d[0], d[1], d[2] = 0, 0, 0
+					continue
+				}
+				src := base[(y*w+x)*3 : (y*w+x)*3+3]
+				d[0], d[1], d[2] = src[0], src[1], src[2]
+			}
 		}
 	}
 }

@@ -20,10 +20,10 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/multiformats/go-multiaddr"
 	"github.com/rs/zerolog"
-
 	"github.com/varpar/varpar/consensus"
 	"github.com/varpar/varpar/gossip"
 	"github.com/varpar/varpar/nn"
+	"github.com/varpar/varpar/nn/format"
 	"github.com/varpar/varpar/p2pnet"
 	"github.com/varpar/varpar/p2pnet/pb"
 )
@@ -41,7 +41,7 @@ var ErrStopped = errors.New("peer: stopped")
 type Peer struct {
 	cfg      Config
 	log      zerolog.Logger
-	manifest *nn.Manifest
+	manifest *format.Manifest
 	famDir   string
 	weights  []float64 // fusion weights, family order
 	// totalWeight is their sum: a fused score over it is a confidence.
@@ -99,7 +99,7 @@ func New(cfg Config, logger zerolog.Logger) (*Peer, error) {
 			return nil, err
 		}
 	}
-	man, err := nn.ReadManifest(famDir)
+	man, err := format.ReadManifest(famDir)
 	if err != nil {
 		return nil, err
 	}
@@ -382,7 +382,7 @@ func (p *Peer) load(id string) {
 			return
 		}
 	}
-	m, err := nn.LoadVariant(filepath.Dir(p.store.Path(v.SHA256)), nn.VariantInfo{
+	m, err := format.LoadVariant(filepath.Dir(p.store.Path(v.SHA256)), format.VariantInfo{
 		ID: v.ID, Spec: v.Spec, Weights: filepath.Base(p.store.Path(v.SHA256)), SHA256: v.SHA256})
 	if err != nil {
 		p.log.Error().Err(err).Str("variant", id).Msg("stored weights do not load")
@@ -403,7 +403,7 @@ func (p *Peer) load(id string) {
 
 // fetch downloads a variant's weights from the first peer that has them and
 // whose bytes hash right; a peer whose bytes are wrong is skipped.
-func (p *Peer) fetch(v nn.VariantInfo) error {
+func (p *Peer) fetch(v format.VariantInfo) error {
 	p.mu.Lock()
 	view := p.view
 	p.mu.Unlock()
@@ -516,7 +516,7 @@ func (p *Peer) measureSpeed() float64 {
 		}
 	}
 	spec := p.manifest.Variants[best].Spec
-	m, err := nn.NewModel(spec, randomWeights(spec), "speed probe")
+	m, err := nn.NewModel(spec, randomWeights(spec).Weights(), "speed probe")
 	if err != nil {
 		return 1
 	}

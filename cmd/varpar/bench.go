@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/varpar/varpar/nn"
+	"github.com/varpar/varpar/nn/format"
 )
 
 func newBenchCmd() *cobra.Command {
@@ -36,7 +37,7 @@ report the median and 90th-percentile latency of one forward pass (preprocessing
 			if threads < 0 || batch < 1 || duration <= 0 || minRuns < 1 {
 				return usagef("--threads must be >= 0, --batch and --min-runs >= 1, --duration > 0")
 			}
-			f, err := nn.LoadFamily(dir)
+			f, err := format.LoadFamily(dir)
 			if err != nil {
 				return err
 			}

@@ -29,10 +29,10 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
-	"github.com/varpar/varpar/nn"
+	"github.com/varpar/varpar/nn/data"
+	"github.com/varpar/varpar/nn/format"
 	"github.com/varpar/varpar/peer"
+	"go.uber.org/goleak"
 )
 
 const readyTimeout = 60 * time.Second
@@ -44,19 +44,19 @@ func testFamily(tb testing.TB) string {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	if _, err := nn.LoadFamily(dir); err != nil {
+	if _, err := format.LoadFamily(dir); err != nil {
 		tb.Skipf("models/mnist does not load: %v", err)
 	}
 	return dir
 }
 
 // mnistTest loads the MNIST test digits once.
-var mnistTest = sync.OnceValues(func() (*nn.Dataset, error) {
+var mnistTest = sync.OnceValues(func() (*data.Dataset, error) {
 	path, err := findMNISTTest()
 	if err != nil {
 		return nil, err
 	}
-	return nn.LoadDataset(path, nn.LoadOptions{})
+	return data.LoadDataset(path, data.LoadOptions{})
 })
 
 // digit returns MNIST test digit i as PNG, and its class name.
@@ -282,7 +282,7 @@ func TestClusterFetchesWeights(t *testing.T) {
 		t.Fatal(err)
 	}
 	writeFile(t, filepath.Join(bare, "family.json"), string(manifest))
-	man, err := nn.DecodeManifest("family.json", manifest)
+	man, err := format.DecodeManifest("family.json", manifest)
 	if err != nil {
 		t.Fatal(err)
 	}

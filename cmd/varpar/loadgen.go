@@ -24,8 +24,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-
-	"github.com/varpar/varpar/nn"
+	"github.com/varpar/varpar/nn/data"
 	"github.com/varpar/varpar/peer"
 )
 
@@ -200,7 +199,7 @@ type workload struct {
 // loadWorkload loads the data set at path and encodes the images that need
 // requests will use, in an order shuffled by seed.
 func loadWorkload(path string, need int, seed uint64, warn func(string, error)) (*workload, error) {
-	d, err := nn.LoadDataset(path, nn.LoadOptions{OnBadImage: nn.SkipBadImage, Warn: warn})
+	d, err := data.LoadDataset(path, data.LoadOptions{OnBadImage: data.SkipBadImage, Warn: warn})
 	if err != nil {
 		return nil, err
 	}
@@ -246,7 +245,7 @@ func shuffledOrder(n int, seed uint64) []int {
 
 // encodeSamplePNG encodes a sample as PNG: gray when its three channels are
 // equal (MNIST), which the peer turns back into the same RGB pixels.
-func encodeSamplePNG(s nn.Sample) ([]byte, error) {
+func encodeSamplePNG(s data.Sample) ([]byte, error) {
 	if s.W <= 0 || s.H <= 0 || len(s.Pix) != s.W*s.H*3 {
 		return nil, fmt.Errorf("sample is %dx%d with %d bytes of RGB", s.W, s.H, len(s.Pix))
 	}

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/varpar/varpar/nn"
+	"github.com/varpar/varpar/nn/data"
 	"github.com/varpar/varpar/peer"
 )
 
@@ -310,9 +311,9 @@ func TestTransportErrorKind(t *testing.T) {
 
 // TestEncodeSamplePNG: what the peer decodes is the sample's pixels.
 func TestEncodeSamplePNG(t *testing.T) {
-	gray := nn.Sample{W: 3, H: 2, Pix: []uint8{1, 1, 1, 2, 2, 2, 3, 3, 3, 4, 4, 4, 5, 5, 5, 255, 255, 255}}
-	rgb := nn.Sample{W: 2, H: 1, Pix: []uint8{10, 20, 30, 40, 50, 60}}
-	for _, s := range []nn.Sample{gray, rgb} {
+	gray := data.Sample{W: 3, H: 2, Pix: []uint8{1, 1, 1, 2, 2, 2, 3, 3, 3, 4, 4, 4, 5, 5, 5, 255, 255, 255}}
+	rgb := data.Sample{W: 2, H: 1, Pix: []uint8{10, 20, 30, 40, 50, 60}}
+	for _, s := range []data.Sample{gray, rgb} {
 		b, err := encodeSamplePNG(s)
 		if err != nil {
 			t.Fatal(err)
@@ -332,7 +333,7 @@ func TestEncodeSamplePNG(t *testing.T) {
 			t.Errorf("%dx%d: decoded %v, want %v", s.W, s.H, got, s.Pix)
 		}
 	}
-	if _, err := encodeSamplePNG(nn.Sample{W: 2, H: 2, Pix: make([]uint8, 3)}); err == nil {
+	if _, err := encodeSamplePNG(data.Sample{W: 2, H: 2, Pix: make([]uint8, 3)}); err == nil {
 		t.Error("short pixels: no error")
 	}
 }

@@ -58,11 +58,11 @@ func bnBlock(c int) int { return max(8, 1024/c) }
 // otherwise (the assembly does no bounds checks).
 func bnRows(n, c int, perChannel ...int) int {
 	if c < 1 || n%c != 0 {
-		panic("nn: batch-norm kernel: length not a multiple of the channels")
+		panic("kernels: batch-norm kernel: length not a multiple of the channels")
 	}
 	for _, l := range perChannel {
 		if l < c {
-			panic("nn: batch-norm kernel: per-channel slice shorter than the channels")
+			panic("kernels: batch-norm kernel: per-channel slice shorter than the channels")
 		}
 	}
 	return n / c
