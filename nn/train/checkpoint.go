@@ -3,13 +3,13 @@ package train
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
-	"os"
-	"path/filepath"
 	"reflect"
 	"strconv"
 	"strings"
 
+	"github.com/varpar/varpar/internal/atomicfile"
 	"github.com/varpar/varpar/nn"
 	"github.com/varpar/varpar/nn/format"
 	"gorgonia.org/tensor"
@@ -58,16 +58,27 @@ func (n *tnet) tensorData(p tparam, params []float32) []float32 {
 	return params[p.off : p.off+p.n]
 }
 
-// SaveCheckpoint writes everything needed to resume training bit-exactly, plus
-// the caller's metadata (epoch, data order, ...; keys must not start with
-// "varpar."), to path. It writes a temporary file in the same directory and
-// renames it over path, so path holds either the old or the new checkpoint,
-// never a torn one.
+// SaveCheckpoint writes a checkpoint (see WriteCheckpoint) to path,
+// atomically: path holds either the old or the new checkpoint, never a torn
+// one, even after kill -9 or a power cut.
 func (t *Trainer) SaveCheckpoint(path string, meta map[string]string) error {
+	// 0600 as before: a checkpoint is a run's private scratch, not a
+	// published weights file.
+	err := atomicfile.WriteFunc(path, 0o600, func(w io.Writer) error { return t.WriteCheckpoint(w, meta) })
+	if err != nil {
+		return fmt.Errorf("train: SaveCheckpoint %s: %w", path, err)
+	}
+	return nil
+}
+
+// WriteCheckpoint writes everything needed to resume training bit-exactly,
+// plus the caller's metadata (epoch, data order, ...; keys must not start
+// with "varpar."), to w as a safetensors file.
+func (t *Trainer) WriteCheckpoint(w io.Writer, meta map[string]string) error {
 	md := make(map[string]string, len(meta)+3+len(t.nets))
 	for k, v := range meta {
 		if strings.HasPrefix(k, ckptPrefix) {
-			return fmt.Errorf("train: SaveCheckpoint: metadata key %q: the %q prefix is the trainer's", k, ckptPrefix)
+			return fmt.Errorf("train: WriteCheckpoint: metadata key %q: the %q prefix is the trainer's", k, ckptPrefix)
 		}
 		md[k] = v
 	}
@@ -79,7 +90,7 @@ func (t *Trainer) SaveCheckpoint(path string, meta map[string]string) error {
 	for i, n := range t.nets {
 		js, err := json.Marshal(n.spec)
 		if err != nil {
-			return fmt.Errorf("train: SaveCheckpoint: %w", err)
+			return fmt.Errorf("train: WriteCheckpoint: %w", err)
 		}
 		md[ckptSpec+strconv.Itoa(i)] = string(js)
 		for _, p := range n.tensors {
@@ -96,32 +107,7 @@ func (t *Trainer) SaveCheckpoint(path string, meta map[string]string) error {
 			tensors[name] = tensor.New(tensor.WithShape(p.shape...), tensor.WithBacking(n.tensorData(p, n.mom)))
 		}
 	}
-
-	dir, base := filepath.Split(path)
-	f, err := os.CreateTemp(dir, base+".tmp*")
-	if err != nil {
-		return fmt.Errorf("train: SaveCheckpoint: %w", err)
-	}
-	tmp := f.Name()
-	err = format.WriteSafetensors(f, names, tensors, md)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("train: SaveCheckpoint %s: %w", path, err)
-	}
-	if d, err := os.Open(filepath.Clean(dir + ".")); err == nil {
-		d.Sync() // make the rename durable; not every system can, so best effort
-		d.Close()
-	}
-	return nil
+	return format.WriteSafetensors(w, names, tensors, md)
 }
 
 // LoadCheckpoint restores a checkpoint written by SaveCheckpoint for the
@@ -135,6 +121,16 @@ func (t *Trainer) LoadCheckpoint(path string) (meta map[string]string, err error
 		return nil, err
 	}
 	return t.restore(path, st)
+}
+
+// ReadCheckpoint is LoadCheckpoint for a checkpoint's bytes; name names them
+// in errors.
+func (t *Trainer) ReadCheckpoint(name string, data []byte) (meta map[string]string, err error) {
+	st, err := format.DecodeSafetensors(name, data)
+	if err != nil {
+		return nil, err
+	}
+	return t.restore(name, st)
 }
 
 // restore is LoadCheckpoint after the file is decoded; path is for errors.
