@@ -10,7 +10,7 @@ import (
 // a depthwise 3x3 convolution. Like the inference kernels they are
 // single-threaded and do not allocate; the caller splits rows across
 // goroutines. Each dispatches on activeISA to AVX-512 or AVX2 assembly
-// (train_kernels_amd64.s) or to pure Go (train_kernels_generic.go); a given
+// (backward_amd64.s) or to pure Go (backward_generic.go); a given
 // ISA and the same inputs always give bit-identical results, but different
 // ISAs sum in different orders.
 //
@@ -40,10 +40,10 @@ const dwbChunk = 512
 // It panics on negative sizes, bad strides or short slices.
 func GemmATB(m, k, n int, a []float32, lda int, d []float32, ldd int, dw []float32) {
 	if m < 0 || k < 0 || n < 0 {
-		panic(fmt.Sprintf("nn.GemmATB: negative shape %dx%dx%d", m, k, n))
+		panic(fmt.Sprintf("kernels.GemmATB: negative shape %dx%dx%d", m, k, n))
 	}
 	if n > 0 && k > len(dw)/n {
-		panic(fmt.Sprintf("nn.GemmATB: len(dw) = %d < %d*%d", len(dw), k, n))
+		panic(fmt.Sprintf("kernels.GemmATB: len(dw) = %d < %d*%d", len(dw), k, n))
 	}
 	if m == 0 || k == 0 || n == 0 {
 		return
@@ -59,11 +59,11 @@ func GemmATB(m, k, n int, a []float32, lda int, d []float32, ldd int, dw []float
 // atbCheckMat panics unless s holds rows rows of cols floats, ld apart.
 func atbCheckMat(name string, rows, cols int, s []float32, ld int) {
 	if ld < 0 || rows > 1 && ld < cols {
-		panic(fmt.Sprintf("nn.GemmATB: ld%s = %d for %d columns", name, ld, cols))
+		panic(fmt.Sprintf("kernels.GemmATB: ld%s = %d for %d columns", name, ld, cols))
 	}
 	// len(s) >= (rows-1)*ld + cols, without overflow.
 	if len(s) < cols || ld > 0 && rows-1 > (len(s)-cols)/ld {
-		panic(fmt.Sprintf("nn.GemmATB: len(%s) = %d, short of %d rows of ld %d and %d columns", name, len(s), rows, ld, cols))
+		panic(fmt.Sprintf("kernels.GemmATB: len(%s) = %d, short of %d rows of ld %d and %d columns", name, len(s), rows, ld, cols))
 	}
 }
 
@@ -72,20 +72,20 @@ func atbCheckMat(name string, rows, cols int, s []float32, ld int) {
 // least as long as the shapes need.
 func dwbCheck(fn string, h, w, c, stride int, in []float32, dout []float32, wts []float32) {
 	if stride != 1 && stride != 2 {
-		panic(fmt.Sprintf("nn.%s: stride %d, want 1 or 2", fn, stride))
+		panic(fmt.Sprintf("kernels.%s: stride %d, want 1 or 2", fn, stride))
 	}
 	if h < 1 || w < 1 || c < 1 || w > math.MaxInt/c || h > math.MaxInt/(w*c) {
-		panic(fmt.Sprintf("nn.%s: bad shape %dx%dx%d", fn, h, w, c))
+		panic(fmt.Sprintf("kernels.%s: bad shape %dx%dx%d", fn, h, w, c))
 	}
 	oh, ow := (h-1)/stride+1, (w-1)/stride+1
 	if len(in) < h*w*c {
-		panic(fmt.Sprintf("nn.%s: input of %d floats < %d×%d×%d", fn, len(in), h, w, c))
+		panic(fmt.Sprintf("kernels.%s: input of %d floats < %d×%d×%d", fn, len(in), h, w, c))
 	}
 	if len(dout) < oh*ow*c {
-		panic(fmt.Sprintf("nn.%s: len(dout) = %d < %d×%d×%d", fn, len(dout), oh, ow, c))
+		panic(fmt.Sprintf("kernels.%s: len(dout) = %d < %d×%d×%d", fn, len(dout), oh, ow, c))
 	}
 	if len(wts) < 9*c {
-		panic(fmt.Sprintf("nn.%s: weights of %d floats < 9×%d", fn, len(wts), c))
+		panic(fmt.Sprintf("kernels.%s: weights of %d floats < 9×%d", fn, len(wts), c))
 	}
 }
 
@@ -103,7 +103,7 @@ func dwbCheck(fn string, h, w, c, stride int, in []float32, dout []float32, wts 
 func Depthwise3x3BackInput(dout []float32, h, w, c, stride int, wts []float32, din []float32, y0, y1 int) {
 	dwbCheck("Depthwise3x3BackInput", h, w, c, stride, din, dout, wts)
 	if y0 < 0 || y1 < y0 || y1 > h {
-		panic(fmt.Sprintf("nn.Depthwise3x3BackInput: rows [%d, %d) outside [0, %d)", y0, y1, h))
+		panic(fmt.Sprintf("kernels.Depthwise3x3BackInput: rows [%d, %d) outside [0, %d)", y0, y1, h))
 	}
 	if y0 == y1 {
 		return
@@ -174,7 +174,7 @@ func Depthwise3x3BackWeight(in []float32, h, w, c, stride int, dout []float32, d
 	dwbCheck("Depthwise3x3BackWeight", h, w, c, stride, in, dout, dw)
 	oh, ow := (h-1)/stride+1, (w-1)/stride+1
 	if oy0 < 0 || oy1 < oy0 || oy1 > oh {
-		panic(fmt.Sprintf("nn.Depthwise3x3BackWeight: rows [%d, %d) outside [0, %d)", oy0, oy1, oh))
+		panic(fmt.Sprintf("kernels.Depthwise3x3BackWeight: rows [%d, %d) outside [0, %d)", oy0, oy1, oh))
 	}
 	if oy0 == oy1 {
 		return

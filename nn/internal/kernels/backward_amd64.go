@@ -7,7 +7,7 @@ import "unsafe"
 // ---------------------------------------------------------------- GemmATB
 
 // atbArgs is what the GemmATB kernels read (offsets fixed in
-// train_kernels_amd64.s). One call adds to one column tile of dw, all k
+// backward_amd64.s). One call adds to one column tile of dw, all k
 // rows, the products of m rows of a and d.
 type atbArgs struct {
 	a    *float32 // 0: a at (row 0, column 0)
@@ -211,7 +211,7 @@ func atbAVX2(m, k, n int, a []float32, lda int, d []float32, ldd int, dw []float
 // ---------------------------------------------------------------- depthwise
 
 // dwbiArgs is what the input-gradient row kernels read (offsets fixed in
-// train_kernels_amd64.s): one input row of one channel chunk and the rows
+// backward_amd64.s): one input row of one channel chunk and the rows
 // of dout that feed it (see dwbiRows).
 type dwbiArgs struct {
 	din   *float32    // 0: din at (iy, 0, c0)

@@ -2,7 +2,7 @@
 
 #include "textflag.h"
 
-// Backward-pass kernels; see train_kernels_amd64.go for the contracts.
+// Backward-pass kernels; see backward_amd64.go for the contracts.
 //
 // ---------------------------------------------------------------- GemmATB
 //
@@ -18,7 +18,7 @@
 // a[i][kk0..kk0+R), one float at a time, against them. The accumulators
 // start from dw and go back to it at the end of the tile, under the column
 // masks, so every element of dw sums its terms in order of i. The caller
-// (train_kernels_amd64.go) blocks the rows so that a block's columns of d
+// (backward_amd64.go) blocks the rows so that a block's columns of d
 // stay in L1 across the tiles of dw rows, and may swap the roles of a and d
 // to compute dw transposed when n is narrow.
 //
@@ -1138,7 +1138,7 @@ loop1:
 // of dout, or with stride 1 and N = 3 a run of such rows; dwbi2Pairs: a run
 // of pairs of rows) and Depthwise3x3BackWeight (dwbw: one input row against
 // one row of dout, three taps; dwbw3: a run of output rows against their
-// three input rows, nine taps), for one channel chunk; see train_kernels.go
+// three input rows, nine taps), for one channel chunk; see backward.go
 // for the chunk's tap-major weight and accumulator layout, whose rows are
 // padded to 16 channels so that their loads need no mask. Like the forward
 // kernels they loop over channel groups (16 channels for AVX-512, the last

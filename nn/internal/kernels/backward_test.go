@@ -7,7 +7,7 @@ import (
 	"testing"
 )
 
-// Tests of the backward kernels (train_kernels.go): each against a float64
+// Tests of the backward kernels (backward.go): each against a float64
 // reference straight from its definition, on every ISA; with small-integer
 // inputs, where every float32 sum is exact in any order, the results must be
 // bit-for-bit equal to the reference. A finite-difference check ties the

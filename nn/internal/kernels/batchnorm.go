@@ -22,7 +22,7 @@ package kernels
 // partial sums in a fixed order.
 //
 // Each kernel dispatches to AVX-512 or AVX2 assembly where there is some
-// (train_bn_amd64.s) and otherwise runs the pure-Go loops below: bounds
+// (batchnorm_amd64.s) and otherwise runs the pure-Go loops of batchnorm_generic.go: bounds
 // checks hoisted out of the loops, and no branch on the data (the ReLU6
 // clamp and mask would mispredict on half the values).
 

@@ -4,7 +4,7 @@ package kernels
 
 import "unsafe"
 
-// AVX-512 and AVX2 batch-norm kernels (train_bn_amd64.s). Each takes rows
+// AVX-512 and AVX2 batch-norm kernels (batchnorm_amd64.s). Each takes rows
 // rows of c channels (c >= 1, rows >= 1) at z (and dy, y, dz, res: the same
 // layout), walked in blocks of blk rows, and per-channel slices of at least c
 // elements; relu is 1 for ReLU6. The callers below have checked every

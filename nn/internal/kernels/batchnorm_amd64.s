@@ -2,8 +2,8 @@
 
 #include "textflag.h"
 
-// AVX-512 batch-norm kernels; see train_bn.go for what they compute and
-// train_bn_amd64.go for the contracts.
+// AVX-512 batch-norm kernels; see batchnorm.go for what they compute and
+// batchnorm_amd64.go for the contracts.
 //
 // Every kernel walks the rows in blocks of blk rows (a few KB, contiguous),
 // and within a block loops over channel groups of 16 (the last group masked

@@ -34,10 +34,10 @@ func PadChannels(c int) int { return (c + dwLanes - 1) &^ (dwLanes - 1) }
 // once at model load.
 func PackDepthwise(c int, w []float32) []float32 {
 	if c < 1 {
-		panic(fmt.Sprintf("nn.PackDepthwise: c = %d", c))
+		panic(fmt.Sprintf("kernels.PackDepthwise: c = %d", c))
 	}
 	if len(w) != c*9 {
-		panic(fmt.Sprintf("nn.PackDepthwise: len(w) = %d, want c*9 = %d", len(w), c*9))
+		panic(fmt.Sprintf("kernels.PackDepthwise: len(w) = %d, want c*9 = %d", len(w), c*9))
 	}
 	cp := PadChannels(c)
 	p := make([]float32, 9*cp)
@@ -62,29 +62,29 @@ func PackDepthwise(c int, w []float32) []float32 {
 // a bad stride, sizes or row range, or slices shorter than the shapes need.
 func Depthwise3x3(in []float32, h, w, c, stride int, packed []float32, bias []float32, act Activation, out []float32, oy0, oy1 int) {
 	if stride != 1 && stride != 2 {
-		panic(fmt.Sprintf("nn.Depthwise3x3: stride %d, want 1 or 2", stride))
+		panic(fmt.Sprintf("kernels.Depthwise3x3: stride %d, want 1 or 2", stride))
 	}
 	if h < 1 || w < 1 || c < 1 {
-		panic(fmt.Sprintf("nn.Depthwise3x3: bad shape %dx%dx%d", h, w, c))
+		panic(fmt.Sprintf("kernels.Depthwise3x3: bad shape %dx%dx%d", h, w, c))
 	}
 	oh, ow := (h-1)/stride+1, (w-1)/stride+1
 	if len(in) < h*w*c {
-		panic(fmt.Sprintf("nn.Depthwise3x3: len(in) = %d < %d×%d×%d", len(in), h, w, c))
+		panic(fmt.Sprintf("kernels.Depthwise3x3: len(in) = %d < %d×%d×%d", len(in), h, w, c))
 	}
 	if len(out) < oh*ow*c {
-		panic(fmt.Sprintf("nn.Depthwise3x3: len(out) = %d < %d×%d×%d", len(out), oh, ow, c))
+		panic(fmt.Sprintf("kernels.Depthwise3x3: len(out) = %d < %d×%d×%d", len(out), oh, ow, c))
 	}
 	if len(packed) < 9*PadChannels(c) {
-		panic(fmt.Sprintf("nn.Depthwise3x3: len(packed) = %d < %d: not packed for c = %d", len(packed), 9*PadChannels(c), c))
+		panic(fmt.Sprintf("kernels.Depthwise3x3: len(packed) = %d < %d: not packed for c = %d", len(packed), 9*PadChannels(c), c))
 	}
 	if bias != nil && len(bias) < c {
-		panic(fmt.Sprintf("nn.Depthwise3x3: len(bias) = %d < c = %d", len(bias), c))
+		panic(fmt.Sprintf("kernels.Depthwise3x3: len(bias) = %d < c = %d", len(bias), c))
 	}
 	if act != ActNone && act != ActReLU6 {
-		panic(fmt.Sprintf("nn.Depthwise3x3: unknown activation %d", act))
+		panic(fmt.Sprintf("kernels.Depthwise3x3: unknown activation %d", act))
 	}
 	if oy0 < 0 || oy1 < oy0 || oy1 > oh {
-		panic(fmt.Sprintf("nn.Depthwise3x3: rows [%d, %d) outside [0, %d)", oy0, oy1, oh))
+		panic(fmt.Sprintf("kernels.Depthwise3x3: rows [%d, %d) outside [0, %d)", oy0, oy1, oh))
 	}
 	if oy0 == oy1 {
 		return

@@ -30,10 +30,10 @@ type PackedB struct {
 // PackB packs b, row-major K×N (b[k*n+j]). It copies; b is not retained.
 func PackB(k, n int, b []float32) *PackedB {
 	if k < 0 || n < 0 {
-		panic(fmt.Sprintf("nn.PackB: negative shape %dx%d", k, n))
+		panic(fmt.Sprintf("kernels.PackB: negative shape %dx%d", k, n))
 	}
 	if len(b) < k*n {
-		panic(fmt.Sprintf("nn.PackB: len(b) = %d < %d*%d", len(b), k, n))
+		panic(fmt.Sprintf("kernels.PackB: len(b) = %d < %d*%d", len(b), k, n))
 	}
 	np := (n + gemmPanel - 1) / gemmPanel
 	p := &PackedB{K: k, N: n, panels: np, data: gemmAlignedFloats(np * k * gemmPanel)}
@@ -54,10 +54,10 @@ func PackB(k, n int, b []float32) *PackedB {
 func (p *PackedB) Repack(b []float32) {
 	k, n := p.K, p.N
 	if len(b) < k*n {
-		panic(fmt.Sprintf("nn.PackedB.Repack: len(b) = %d < %d*%d", len(b), k, n))
+		panic(fmt.Sprintf("kernels.PackedB.Repack: len(b) = %d < %d*%d", len(b), k, n))
 	}
 	if len(p.data) != p.panels*k*gemmPanel || p.panels != (n+gemmPanel-1)/gemmPanel {
-		panic("nn.PackedB.Repack: PackedB not made by PackB")
+		panic("kernels.PackedB.Repack: PackedB not made by PackB")
 	}
 	for pi := 0; pi < p.panels; pi++ {
 		j0 := pi * gemmPanel
@@ -105,20 +105,20 @@ func Gemm(m int, a []float32, lda int, b *PackedB, bias []float32, act Activatio
 // assembly kernels rely on it: they do no bounds checks of their own.
 func gemmCheck(m int, a []float32, lda int, b *PackedB, bias []float32, act Activation, res []float32, ldr int, c []float32, ldc int) {
 	if b == nil {
-		panic("nn.Gemm: nil PackedB")
+		panic("kernels.Gemm: nil PackedB")
 	}
 	if m < 0 {
-		panic(fmt.Sprintf("nn.Gemm: m = %d < 0", m))
+		panic(fmt.Sprintf("kernels.Gemm: m = %d < 0", m))
 	}
 	if act != ActNone && act != ActReLU6 {
-		panic(fmt.Sprintf("nn.Gemm: unsupported activation %d", act))
+		panic(fmt.Sprintf("kernels.Gemm: unsupported activation %d", act))
 	}
 	k, n := b.K, b.N
 	if len(b.data) != b.panels*k*gemmPanel || b.panels != (n+gemmPanel-1)/gemmPanel {
-		panic("nn.Gemm: PackedB not made by PackB")
+		panic("kernels.Gemm: PackedB not made by PackB")
 	}
 	if bias != nil && len(bias) < n {
-		panic(fmt.Sprintf("nn.Gemm: len(bias) = %d < N = %d", len(bias), n))
+		panic(fmt.Sprintf("kernels.Gemm: len(bias) = %d < N = %d", len(bias), n))
 	}
 	if m == 0 {
 		return
@@ -132,11 +132,11 @@ func gemmCheck(m int, a []float32, lda int, b *PackedB, bias []float32, act Acti
 
 func gemmCheckMat(name string, rows, cols int, s []float32, ld int) {
 	if ld < 0 || rows > 1 && ld < cols {
-		panic(fmt.Sprintf("nn.Gemm: ld%s = %d for %d columns", name, ld, cols))
+		panic(fmt.Sprintf("kernels.Gemm: ld%s = %d for %d columns", name, ld, cols))
 	}
 	// len(s) >= (rows-1)*ld + cols, without overflow.
 	if len(s) < cols || ld > 0 && rows-1 > (len(s)-cols)/ld {
-		panic(fmt.Sprintf("nn.Gemm: len(%s) = %d, short of %d rows of ld %d and %d columns", name, len(s), rows, ld, cols))
+		panic(fmt.Sprintf("kernels.Gemm: len(%s) = %d, short of %d rows of ld %d and %d columns", name, len(s), rows, ld, cols))
 	}
 }
 
