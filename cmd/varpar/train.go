@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -11,9 +12,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"github.com/varpar/varpar/nn"
-	"github.com/varpar/varpar/nn/data"
-	"github.com/varpar/varpar/nn/format"
 	"github.com/varpar/varpar/nn/train"
 )
 
@@ -80,24 +78,18 @@ func runTrain(cmd *cobra.Command, o *trainOpts) error {
 	if o.dir == "" || o.data == "" {
 		return usagef("--family DIR and --data TRAIN are required")
 	}
-	if o.epochs < 0 || o.batch < 0 || o.lr < 0 {
+	if o.epochs < 0 || o.batch < 0 || o.threads < 0 || o.lr < 0 || o.maxSteps < 0 || o.limit < 0 {
 		return usagef("--epochs, --batch, --lr, --threads, --limit and --max-steps must not be negative")
 	}
 	stderr := cmd.ErrOrStderr()
 	opts := train.Options{
 		Dir: o.dir, Data: o.data, ValFraction: o.valFraction, Limit: o.limit, Threads: o.threads,
 		Resume: o.resume, Base: o.base, MaxSteps: o.maxSteps,
-		Load:    data.LoadOptions{MaxPixels: nn.DefaultMaxPixels},
 		Command: "varpar " + strings.Join(os.Args[1:], " "),
 	}
-	switch o.onBad {
-	case "fail":
-		opts.Load.OnBadImage = data.FailOnBadImage
-	case "skip":
-		opts.Load.OnBadImage = data.SkipBadImage
-		opts.Load.Warn = func(p string, err error) { fmt.Fprintf(stderr, "varpar: skipping %s: %v\n", p, err) }
-	default:
-		return usagef("--on-bad-image %q: want fail or skip", o.onBad)
+	var err error
+	if opts.Load, err = loadOptions(cmd, o.onBad); err != nil {
+		return err
 	}
 	// Flags override the family's recipe only when given.
 	fl := cmd.Flags()
@@ -133,6 +125,9 @@ func runTrain(cmd *cobra.Command, o *trainOpts) error {
 	if errors.As(err, &ue) {
 		return usageError{ue.Err}
 	}
+	if errors.Is(err, context.Canceled) {
+		return fmt.Errorf("interrupted; a rerun with --resume continues from the last finished epoch")
+	}
 	if err != nil {
 		return err
 	}
@@ -141,38 +136,6 @@ func runTrain(cmd *cobra.Command, o *trainOpts) error {
 		return nil
 	}
 	fmt.Fprintf(stderr, "wrote %s (%.0f s of training)\n", res.Manifest, res.WallSeconds)
-	return nil
-}
-
-// loadDatasetFlag and checkClasses serve varpar eval, which loads its data
-// as train.Run does.
-
-func loadDatasetFlag(cmd *cobra.Command, path, onBad string) (*data.Dataset, error) {
-	opts := data.LoadOptions{MaxPixels: nn.DefaultMaxPixels}
-	switch onBad {
-	case "fail":
-		opts.OnBadImage = data.FailOnBadImage
-	case "skip":
-		opts.OnBadImage = data.SkipBadImage
-		opts.Warn = func(p string, err error) { fmt.Fprintf(cmd.ErrOrStderr(), "varpar: skipping %s: %v\n", p, err) }
-	default:
-		return nil, usagef("--on-bad-image %q: want fail or skip", onBad)
-	}
-	start := time.Now()
-	d, err := data.LoadDataset(path, opts)
-	if err != nil {
-		return nil, err
-	}
-	fmt.Fprintf(cmd.ErrOrStderr(), "loaded %s: %d images, %d classes in %.1fs\n", path, len(d.Samples), len(d.Classes), time.Since(start).Seconds())
-	if d.Ignored > 0 {
-		fmt.Fprintf(cmd.ErrOrStderr(), "note: %d files left out: not named *.jpg, *.jpeg or *.png, or not inside a class folder (e.g. %s)\n", d.Ignored, d.IgnoredExample)
-	}
-	return d, nil
-}
-func checkClasses(d *data.Dataset, m *format.Manifest) error {
-	if strings.Join(d.Classes, "\x00") != strings.Join(m.Classes, "\x00") {
-		return fmt.Errorf("the data's classes %v differ from the family's %v", d.Classes, m.Classes)
-	}
 	return nil
 }
 
