@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
+
 	"github.com/varpar/varpar/consensus"
 	"github.com/varpar/varpar/nn"
 	"github.com/varpar/varpar/p2pnet/pb"

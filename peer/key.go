@@ -10,10 +10,11 @@ import (
 	"path/filepath"
 	"strings"
 
+	"gorgonia.org/tensor"
+
 	"github.com/varpar/varpar/models"
 	"github.com/varpar/varpar/nn"
 	"github.com/varpar/varpar/nn/format"
-	"gorgonia.org/tensor"
 )
 
 // ClusterKeySize is the length of a cluster key: AES-256 for the gossip, and

@@ -20,6 +20,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/multiformats/go-multiaddr"
 	"github.com/rs/zerolog"
+
 	"github.com/varpar/varpar/consensus"
 	"github.com/varpar/varpar/gossip"
 	"github.com/varpar/varpar/nn"

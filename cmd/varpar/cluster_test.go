@@ -29,10 +29,11 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/varpar/varpar/nn/data"
 	"github.com/varpar/varpar/nn/format"
 	"github.com/varpar/varpar/peer"
-	"go.uber.org/goleak"
 )
 
 const readyTimeout = 60 * time.Second

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
 	"github.com/varpar/varpar/models"
 	"github.com/varpar/varpar/nn/format"
 	"github.com/varpar/varpar/peer"
