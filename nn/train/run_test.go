@@ -3,7 +3,10 @@ package train
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -113,5 +116,70 @@ func TestResumeRecord(t *testing.T) {
 	b.Config.LR *= 2
 	if a.sameRun(&b) {
 		t.Error("records with another learning rate are the same run")
+	}
+}
+
+// newMNISTFamily writes a one-variant MNIST family with initial weights to a
+// temporary directory, as varpar family new does.
+func newMNISTFamily(t *testing.T) string {
+	t.Helper()
+	p, err := NewPreset("mnist", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	m := &p.Manifest
+	m.Training = &format.TrainingRecord{Config: p.Recipe}
+	all := []*format.VariantInfo{&m.Variants[0]}
+	if m.Base != nil {
+		all = append(all, m.Base)
+	}
+	for _, v := range all {
+		tr, err := NewTrainer([]nn.Spec{v.Spec}, []float64{1}, p.Recipe, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		names, tensors := tr.Weights(0)
+		if err := format.SaveWeights(dir, v, names, tensors); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := format.SaveManifest(dir, m); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// TestRunRefusesOldCheckpoint: a checkpoint written before the run record
+// existed (its metadata a loose map of strings) is refused, naming the file
+// and saying to start over, and is left in place.
+func TestRunRefusesOldCheckpoint(t *testing.T) {
+	dir := newMNISTFamily(t)
+	man, err := format.ReadManifest(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	one := 1
+	o := Options{
+		Dir: dir, Data: filepath.Join("..", "data", "testdata", "datasets", "tiny-images-idx3-ubyte.gz"),
+		Threads: 1, Resume: true, Overrides: Overrides{Batch: &one},
+	}
+	cfg := man.Training.Config
+	cfg.Batch = 1
+	tr, err := NewTrainer([]nn.Spec{man.Variants[0].Spec}, man.FusionWeights(), cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ckpt := CheckpointPath(dir, false)
+	old := map[string]string{"epoch": "1", "data": o.Data, "val_fraction": "0", "limit": "0"}
+	if err := tr.SaveCheckpoint(ckpt, old); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Run(context.Background(), o, &recorder{})
+	if err == nil || !strings.Contains(err.Error(), ckpt) || !strings.Contains(err.Error(), "start over") {
+		t.Fatalf("Run --resume over an old checkpoint: %v; want an error naming %s and saying to start over", err, ckpt)
+	}
+	if _, err := os.Stat(ckpt); err != nil {
+		t.Errorf("the refused checkpoint is gone: %v", err)
 	}
 }
