@@ -39,11 +39,11 @@ test-go:
 	$(GO) test -count=1 -timeout 15m ./...
 
 test-purego:
-	$(GO) test -count=1 -tags purego -timeout 10m ./nn
+	$(GO) test -count=1 -tags purego -timeout 10m ./nn/...
 
 test-arm:
-	GOARCH=arm64 $(GO) test -count=1 -short -timeout 15m -exec qemu-aarch64-static ./nn ./consensus
-	GOARCH=arm GOARM=7 $(GO) test -count=1 -short -timeout 15m -exec qemu-arm-static ./nn ./consensus
+	GOARCH=arm64 $(GO) test -count=1 -short -timeout 15m -exec qemu-aarch64-static ./nn/... ./consensus
+	GOARCH=arm GOARM=7 $(GO) test -count=1 -short -timeout 15m -exec qemu-arm-static ./nn/... ./consensus
 
 race:
 	$(GO) test -count=1 -race -timeout 20m ./...
@@ -53,7 +53,7 @@ lint:
 	$(GO) run $(STATICCHECK) ./...
 
 bench:
-	$(GO) test -run XXX -bench . -benchtime 300ms ./nn
+	$(GO) test -run XXX -bench . -benchtime 300ms ./nn/...
 
 # Times varpar against ONNX Runtime on the same weights, one thread, batch 1.
 bench-compare: build
@@ -80,7 +80,7 @@ golden:
 
 # A short run of every fuzz target.
 FUZZTIME ?= 20s
-FUZZPKGS := ./nn ./p2pnet ./p2pnet/pb ./gossip ./peer
+FUZZPKGS := ./nn ./nn/format ./nn/data ./nn/train ./p2pnet ./p2pnet/pb ./gossip ./peer
 # Minimising each new input of a few KB (a checkpoint) would take the whole
 # run; 20 tries each leave time to fuzz.
 fuzz:

@@ -8,6 +8,9 @@ import (
 	"testing"
 
 	"github.com/varpar/varpar/nn"
+	"github.com/varpar/varpar/nn/data"
+	"github.com/varpar/varpar/nn/format"
+	"github.com/varpar/varpar/nn/train"
 )
 
 // The project's bars for the shipped families, checked on the weights as
@@ -16,7 +19,7 @@ import (
 // >= 88% on test.tar.gz and at most 1 point below the base, both trained
 // with the same recipe and epochs, the whole family in <= 2.5 hours.
 
-func checkRatios(t *testing.T, f *nn.Family) {
+func checkRatios(t *testing.T, f *format.Family) {
 	t.Helper()
 	base := f.Manifest.Base
 	if base == nil {
@@ -33,7 +36,7 @@ func checkRatios(t *testing.T, f *nn.Family) {
 
 // checkRecipes: the base trained with the variants' recipe and epochs (the
 // fused-loss weight aside, which a single model has no use for).
-func checkRecipes(t *testing.T, m *nn.Manifest) {
+func checkRecipes(t *testing.T, m *format.Manifest) {
 	t.Helper()
 	if m.Training == nil || m.BaseTraining == nil || m.Training.Finished == "" || m.BaseTraining.Finished == "" {
 		t.Fatalf("%s: training records missing or unfinished", m.Name)
@@ -45,22 +48,22 @@ func checkRecipes(t *testing.T, m *nn.Manifest) {
 	}
 }
 
-func evaluate(t *testing.T, f *nn.Family, data string) *nn.EvalReport {
+func evaluate(t *testing.T, f *format.Family, path string) *train.EvalReport {
 	t.Helper()
-	d, err := nn.LoadDataset(data, nn.LoadOptions{MaxPixels: nn.DefaultMaxPixels})
+	d, err := data.LoadDataset(path, data.LoadOptions{MaxPixels: nn.DefaultMaxPixels})
 	if err != nil {
 		t.Fatal(err)
 	}
 	pool := nn.NewPool(0)
 	defer pool.Close()
-	rep, err := nn.Evaluate(f, d, len(f.Manifest.Classes)/2, pool, nil)
+	rep, err := train.Evaluate(f, d, len(f.Manifest.Classes)/2, pool, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if rep.Base == nil {
 		t.Fatal("no base accuracy")
 	}
-	t.Logf("%s on %s: fused %.2f%%, base %.2f%%", f.Manifest.Name, data, 100*rep.Fused, 100*rep.Base.Accuracy)
+	t.Logf("%s on %s: fused %.2f%%, base %.2f%%", f.Manifest.Name, path, 100*rep.Fused, 100*rep.Base.Accuracy)
 	return rep
 }
 
@@ -70,7 +73,7 @@ func TestMNISTFamilyBars(t *testing.T) {
 	if err != nil || dir == "" {
 		t.Skip("GoMNIST module not downloaded (make deps)")
 	}
-	f, err := nn.LoadFamily("mnist")
+	f, err := format.LoadFamily("mnist")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,11 +86,11 @@ func TestMNISTFamilyBars(t *testing.T) {
 }
 
 func TestCIFARFamilyBars(t *testing.T) {
-	data := filepath.Join("..", "..", "shared", "datasets", "cifar10", "test.tar.gz")
-	if _, err := os.Stat(data); err != nil {
+	testData := filepath.Join("..", "..", "shared", "datasets", "cifar10", "test.tar.gz")
+	if _, err := os.Stat(testData); err != nil {
 		t.Skipf("CIFAR-10 test archive not here (%v)", err)
 	}
-	f, err := nn.LoadFamily("cifar10")
+	f, err := format.LoadFamily("cifar10")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +100,7 @@ func TestCIFARFamilyBars(t *testing.T) {
 	if w := m.Training.WallSeconds + m.BaseTraining.WallSeconds; w > 2.5*3600 {
 		t.Errorf("the family took %.0f s to train, more than 2.5 hours", w)
 	}
-	rep := evaluate(t, f, data)
+	rep := evaluate(t, f, testData)
 	if rep.Images != 5000 || rep.Fused < 0.88 {
 		t.Errorf("CIFAR-10: fused %.4f on %d images, want >= 0.88 on 5000", rep.Fused, rep.Images)
 	}

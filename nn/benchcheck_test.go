@@ -1,10 +1,12 @@
-package nn
+package nn_test
 
 import (
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/varpar/varpar/nn/format"
 )
 
 // TestBenchCompareModels checks that the models make bench-compare times give
@@ -21,11 +23,11 @@ func TestBenchCompareModels(t *testing.T) {
 		if row == "" {
 			continue
 		}
-		f, err := LoadFamily(filepath.Join(dir, row))
+		f, err := format.LoadFamily(filepath.Join(dir, row))
 		if err != nil {
 			t.Fatal(err)
 		}
-		ref, err := ReadSafetensors(filepath.Join(dir, row, row+".check.safetensors"))
+		ref, err := format.ReadSafetensors(filepath.Join(dir, row, row+".check.safetensors"))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,10 +1,14 @@
-package nn
+package nn_test
 
 import (
 	"fmt"
 	"math"
 	"path/filepath"
 	"testing"
+
+	"github.com/varpar/varpar/nn"
+	"github.com/varpar/varpar/nn/format"
+	"github.com/varpar/varpar/nn/internal/kernels"
 )
 
 // The golden families were written by tools/golden/gen_golden.py with
@@ -17,8 +21,8 @@ var goldenFamilies = []string{"golden10", "golden1000"}
 
 type goldenCase struct {
 	family, id string
-	model      *Model
-	ref        *Safetensors
+	model      *nn.Model
+	ref        *format.Safetensors
 	png        string
 }
 
@@ -27,12 +31,12 @@ func loadGolden(tb testing.TB) []goldenCase {
 	var out []goldenCase
 	for _, fam := range goldenFamilies {
 		dir := filepath.Join("testdata", "golden", fam)
-		f, err := LoadFamily(dir)
+		f, err := format.LoadFamily(dir)
 		if err != nil {
-			tb.Fatalf("LoadFamily(%s): %v", dir, err)
+			tb.Fatalf("format.LoadFamily(%s): %v", dir, err)
 		}
 		for i, v := range f.Manifest.Variants {
-			ref, err := ReadSafetensors(filepath.Join(dir, v.ID+".golden.safetensors"))
+			ref, err := format.ReadSafetensors(filepath.Join(dir, v.ID+".golden.safetensors"))
 			if err != nil {
 				tb.Fatal(err)
 			}
@@ -42,7 +46,7 @@ func loadGolden(tb testing.TB) []goldenCase {
 	return out
 }
 
-func f32(tb testing.TB, st *Safetensors, name string) []float32 {
+func f32(tb testing.TB, st *format.Safetensors, name string) []float32 {
 	tb.Helper()
 	t, ok := st.Tensors[name]
 	if !ok {
@@ -70,8 +74,8 @@ func compareLogits(tb testing.TB, what string, got, want []float32, classes int)
 		}
 		k := min(5, classes)
 		gi, wi := make([]int32, k), make([]int32, k)
-		TopK(g, gi, make([]float32, k))
-		TopK(w, wi, make([]float32, k))
+		nn.TopK(g, gi, make([]float32, k))
+		nn.TopK(w, wi, make([]float32, k))
 		if fmt.Sprint(gi) != fmt.Sprint(wi) {
 			tb.Errorf("%s row %d: top-%d %v, want %v", what, row, k, gi, wi)
 		}
@@ -80,10 +84,10 @@ func compareLogits(tb testing.TB, what string, got, want []float32, classes int)
 
 func TestGoldenLogits(t *testing.T) {
 	cases := loadGolden(t)
-	for _, isa := range availableISAs() {
-		restore := forceISA(isa)
+	for _, isa := range kernels.Available() {
+		restore := kernels.Force(isa)
 		for _, threads := range []int{1, 2} {
-			pool := NewPool(threads)
+			pool := nn.NewPool(threads)
 			for _, c := range cases {
 				name := fmt.Sprintf("%s/%s/%s/threads=%d", isa, c.family, c.id, pool.Threads())
 				in, want := f32(t, c.ref, "input"), f32(t, c.ref, "logits")
@@ -108,13 +112,13 @@ func TestGoldenLogits(t *testing.T) {
 // Normalize) and classify.
 func TestGoldenPNG(t *testing.T) {
 	for _, c := range loadGolden(t) {
-		img, err := LoadImageFile(c.png, DefaultMaxPixels)
+		img, err := nn.LoadImageFile(c.png, nn.DefaultMaxPixels)
 		if err != nil {
 			t.Fatal(err)
 		}
 		in := make([]float32, c.model.InputSize())
 		s := &c.model.Spec
-		ImageToTensor(img, s.Resolution, s.Mean, s.Std, in)
+		nn.ImageToTensor(img, s.Resolution, s.Mean, s.Std, in)
 		wantIn := f32(t, c.ref, "png_input")
 		for i := range in {
 			if d := math.Abs(float64(in[i] - wantIn[i])); d > 1e-5 {
@@ -130,22 +134,22 @@ func TestGoldenPNG(t *testing.T) {
 // against logits torch computed from the same F16-rounded weights.
 func TestGoldenF16(t *testing.T) {
 	dir := filepath.Join("testdata", "golden", "golden1000")
-	f, err := LoadFamily(dir)
+	f, err := format.LoadFamily(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := ReadSafetensors(filepath.Join(dir, "w035-r64.f16.safetensors"))
+	st, err := format.ReadSafetensors(filepath.Join(dir, "w035-r64.f16.safetensors"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if dt := st.DTypes["features.0.0.weight"]; dt != "F16" {
 		t.Fatalf("f16 file holds %s weights", dt)
 	}
-	m, err := NewModel(f.Manifest.Variants[0].Spec, st, "w035-r64.f16.safetensors")
+	m, err := nn.NewModel(f.Manifest.Variants[0].Spec, st.Weights(), "w035-r64.f16.safetensors")
 	if err != nil {
 		t.Fatal(err)
 	}
-	ref, err := ReadSafetensors(filepath.Join(dir, "w035-r64.f16.golden.safetensors"))
+	ref, err := format.ReadSafetensors(filepath.Join(dir, "w035-r64.f16.golden.safetensors"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,7 +161,7 @@ func TestGoldenF16(t *testing.T) {
 func TestForwardAllocatesNothing(t *testing.T) {
 	c := loadGolden(t)[0]
 	for _, threads := range []int{1, 2} {
-		pool := NewPool(threads)
+		pool := nn.NewPool(threads)
 		s := c.model.NewSession(2, pool)
 		in := f32(t, c.ref, "input")
 		s.Forward(in)

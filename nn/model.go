@@ -5,12 +5,13 @@ import (
 	"math"
 	"sync"
 
+	"github.com/varpar/varpar/nn/internal/kernels"
 	"gorgonia.org/tensor"
 )
 
-// bnEps is torch.nn.BatchNorm2d's default epsilon, which torchvision's
+// BatchNormEps is torch.nn.BatchNorm2d's default epsilon, which torchvision's
 // mobilenet_v2 uses.
-const bnEps = 1e-5
+const BatchNormEps = 1e-5
 
 // Model is a MobileNetV2 ready for inference: batch norm folded into the
 // convolutions, weights packed for the kernels. A Model is immutable and safe
@@ -27,16 +28,29 @@ type Model struct {
 // op is one compiled layer.
 type op struct {
 	Layer
-	pw   *PackedB  // 1x1 convolutions, the stem (as im2col) and the classifier
-	dw   []float32 // depthwise weights, packed
-	bias []float32 // folded batch-norm shift (or the classifier's bias)
-	act  Activation
+	pw   *kernels.PackedB // 1x1 convolutions, the stem (as im2col) and the classifier
+	dw   []float32        // depthwise weights, packed
+	bias []float32        // folded batch-norm shift (or the classifier's bias)
+	act  kernels.Activation
+}
+
+// Weights are a model's named tensors, as a weights file holds them (package
+// nn/format decodes safetensors files into this form); nn reads no files.
+type Weights struct {
+	// Names lists the tensors in file order; errors about unexpected tensors
+	// name the first in this order.
+	Names []string
+	// Tensors holds each tensor as float32, with the shape stored in the file.
+	Tensors map[string]*tensor.Dense
+	// DTypes is each tensor's dtype as stored ("F32", "F16", "BF16", ...), so
+	// that integer weights are refused.
+	DTypes map[string]string
 }
 
 // NewModel checks weights against spec, folds batch norm and packs the weights.
 // file names the weights in errors. Every tensor the spec wants must be present
 // with the right shape; any other tensor is an error.
-func NewModel(spec Spec, w *Safetensors, file string) (*Model, error) {
+func NewModel(spec Spec, w Weights, file string) (*Model, error) {
 	if err := spec.Validate(); err != nil {
 		return nil, err
 	}
@@ -61,7 +75,7 @@ func NewModel(spec Spec, w *Safetensors, file string) (*Model, error) {
 					b[k*l.Out+j] = wt[j*l.In+k]
 				}
 			}
-			o.pw = PackB(l.In, l.Out, b)
+			o.pw = kernels.PackB(l.In, l.Out, b)
 			o.bias = append([]float32(nil), get(l.Name+".bias")...)
 			m.last = l.In
 			m.ops = append(m.ops, o)
@@ -69,7 +83,7 @@ func NewModel(spec Spec, w *Safetensors, file string) (*Model, error) {
 		}
 		scale, shift := foldBN(get(l.BN+".weight"), get(l.BN+".bias"), get(l.BN+".running_mean"), get(l.BN+".running_var"))
 		o.bias = shift
-		o.act = ActReLU6
+		o.act = kernels.ActReLU6
 		wt := get(l.Name + ".weight")
 		switch l.Kind {
 		case LayerStem:
@@ -84,7 +98,7 @@ func NewModel(spec Spec, w *Safetensors, file string) (*Model, error) {
 					}
 				}
 			}
-			o.pw = PackB(27, l.Out, b)
+			o.pw = kernels.PackB(27, l.Out, b)
 			if c := l.OutH * l.OutW * 27; c > m.maxCol {
 				m.maxCol = c
 			}
@@ -95,7 +109,7 @@ func NewModel(spec Spec, w *Safetensors, file string) (*Model, error) {
 					f[c*9+t] = float32(float64(wt[c*9+t]) * scale[c])
 				}
 			}
-			o.dw = PackDepthwise(l.Out, f)
+			o.dw = kernels.PackDepthwise(l.Out, f)
 		default: // 1x1: weight [out][in][1][1]; B[k][j] = W[j][k].
 			b := make([]float32, l.In*l.Out)
 			for j := 0; j < l.Out; j++ {
@@ -103,9 +117,9 @@ func NewModel(spec Spec, w *Safetensors, file string) (*Model, error) {
 					b[k*l.Out+j] = float32(float64(wt[j*l.In+k]) * scale[j])
 				}
 			}
-			o.pw = PackB(l.In, l.Out, b)
+			o.pw = kernels.PackB(l.In, l.Out, b)
 			if l.Kind == LayerProject {
-				o.act = ActNone
+				o.act = kernels.ActNone
 			}
 		}
 		m.ops = append(m.ops, o)
@@ -123,7 +137,7 @@ func foldBN(gamma, beta, mean, variance []float32) (scale []float64, shift []flo
 	scale = make([]float64, len(gamma))
 	shift = make([]float32, len(gamma))
 	for i := range gamma {
-		s := float64(gamma[i]) / math.Sqrt(float64(variance[i])+bnEps)
+		s := float64(gamma[i]) / math.Sqrt(float64(variance[i])+BatchNormEps)
 		scale[i] = s
 		shift[i] = float32(float64(beta[i]) - float64(mean[i])*s)
 	}
@@ -131,7 +145,7 @@ func foldBN(gamma, beta, mean, variance []float32) (scale []float64, shift []flo
 }
 
 // checkTensors compares the file's tensors with what the spec wants.
-func checkTensors(spec Spec, w *Safetensors, file string) error {
+func checkTensors(spec Spec, w Weights, file string) error {
 	want := spec.Tensors()
 	seen := make(map[string]bool, len(want))
 	for _, t := range want {
@@ -151,7 +165,7 @@ func checkTensors(spec Spec, w *Safetensors, file string) error {
 		default:
 			return &TensorError{File: file, Tensor: t.Name, Field: "dtype", Found: dt, Want: "F32 (or F16, BF16)"}
 		}
-		if !sameShape(got.Shape(), t.Shape) {
+		if !SameShape(got.Shape(), t.Shape) {
 			return &TensorError{File: file, Tensor: t.Name, Field: "shape", Found: fmt.Sprint([]int(got.Shape())), Want: fmt.Sprint(t.Shape)}
 		}
 		for _, v := range got.Data().([]float32) {
@@ -168,7 +182,10 @@ func checkTensors(spec Spec, w *Safetensors, file string) error {
 	return nil
 }
 
-func sameShape(got tensor.Shape, want []int) bool {
+// SameShape reports whether a stored tensor has the shape a spec wants; a
+// scalar may be stored as shape [] or [1]. Checkpoint checks in nn/train use
+// it too.
+func SameShape(got tensor.Shape, want []int) bool {
 	if len(want) == 0 { // a scalar may be stored as shape [] or [1]
 		return got.TotalSize() == 1
 	}
@@ -239,7 +256,7 @@ func (s *Session) Run(in *tensor.Dense) (*tensor.Dense, error) {
 	if in.Dtype() != tensor.Float32 {
 		return nil, fmt.Errorf("nn: input dtype %v, want float32", in.Dtype())
 	}
-	if !sameShape(in.Shape(), []int{s.batch, r, r, 3}) {
+	if !SameShape(in.Shape(), []int{s.batch, r, r, 3}) {
 		return nil, fmt.Errorf("nn: input shape %v, want (%d, %d, %d, 3)", in.Shape(), s.batch, r, r)
 	}
 	s.Forward(in.Data().([]float32))
@@ -280,15 +297,11 @@ func (s *Session) Forward(in []float32) []float32 {
 			s.layer(o, cur, s.e, nil)
 		case LayerClassifier:
 			avgPool(s.e, s.batch, o.InH*o.InW, o.In, s.pooled)
-			Gemm(s.batch, s.pooled, o.In, o.pw, o.bias, ActNone, nil, 0, s.logits, o.Out)
+			kernels.Gemm(s.batch, s.pooled, o.In, o.pw, o.bias, kernels.ActNone, nil, 0, s.logits, o.Out)
 		}
 	}
 	return s.logits
 }
-
-// Work below this many multiply-accumulates runs on one goroutine: handing it
-// to the pool costs more than it saves.
-const parallelMACs = 1 << 17
 
 // layer runs one convolution over the whole batch, split across the pool.
 func (s *Session) layer(o *op, src, dst, res []float32) {
@@ -303,16 +316,18 @@ func (s *Session) layer(o *op, src, dst, res []float32) {
 		macs *= o.In
 	}
 	parts := 1
-	if macs >= parallelMACs {
+	if macs >= kernels.ParallelMACs {
 		parts = s.pool.Threads()
 	}
-	s.pool.run(s, parts, &s.done)
+	s.pool.Run((*sessionTask)(s), parts, &s.done)
 	s.cur, s.src, s.dst, s.res = nil, nil, nil, nil
 }
 
-// gemmRowAlign keeps each part's rows a multiple of the micro-kernels' row
-// tiles so that only the last part has a remainder.
-const gemmRowAlign = 16
+// sessionTask runs a Session's current layer as a pool Task, without making
+// runPart part of Session's API; the conversion does not allocate.
+type sessionTask Session
+
+func (t *sessionTask) RunPart(i, n int) { (*Session)(t).runPart(i, n) }
 
 // runPart computes part i of n of the current layer. Parts split output rows
 // (pixels for 1x1 convolutions, image rows for depthwise), so each writes a
@@ -331,13 +346,13 @@ func (s *Session) runPart(i, n int) {
 			if rem := u1 - u; row+rem < end {
 				end = row + rem
 			}
-			Depthwise3x3(s.src[img*inSize:(img+1)*inSize], o.InH, o.InW, o.In, o.Stride, o.dw, o.bias, o.act,
+			kernels.Depthwise3x3(s.src[img*inSize:(img+1)*inSize], o.InH, o.InW, o.In, o.Stride, o.dw, o.bias, o.act,
 				s.dst[img*outSize:(img+1)*outSize], row, end)
 			u += end - row
 		}
 	default:
 		rows := s.batch * o.Area()
-		r0, r1 := splitRows(rows, i, n)
+		r0, r1 := kernels.SplitRows(rows, i, n)
 		if r0 >= r1 {
 			return
 		}
@@ -350,27 +365,14 @@ func (s *Session) runPart(i, n int) {
 		if s.res != nil {
 			res = s.res[r0*o.Out:]
 		}
-		Gemm(r1-r0, a[r0*lda:], lda, o.pw, o.bias, o.act, res, o.Out, s.dst[r0*o.Out:], o.Out)
+		kernels.Gemm(r1-r0, a[r0*lda:], lda, o.pw, o.bias, o.act, res, o.Out, s.dst[r0*o.Out:], o.Out)
 	}
-}
-
-func splitRows(rows, i, n int) (int, int) {
-	per := (rows + n - 1) / n
-	per = (per + gemmRowAlign - 1) / gemmRowAlign * gemmRowAlign
-	r0, r1 := per*i, per*(i+1)
-	if r1 > rows {
-		r1 = rows
-	}
-	if r0 > rows {
-		r0 = rows
-	}
-	return r0, r1
 }
 
 // im2col writes rows [r0, r1) (over the batch) of the stem's 27-column patch
-// matrix at their own place in col (row r at col[r*27:]); see stemCols.
+// matrix at their own place in col (row r at col[r*27:]); see StemCols.
 func im2col(in []float32, o *op, col []float32, r0, r1 int) {
-	stemCols(in, &o.Layer, col[r0*27:], r0, r1)
+	StemCols(in, &o.Layer, col[r0*27:], r0, r1)
 }
 
 // avgPool averages each image's area pixels of c channels into out[img*c:].
@@ -389,6 +391,33 @@ func avgPool(in []float32, batch, area, c int, out []float32) {
 		}
 		for j := range o {
 			o[j] *= inv
+		}
+	}
+}
+
+// StemCols writes rows [r0, r1) (over the batch) of the stem's 27-column
+// patch matrix, row r at col[(r-r0)*27:]: column (ky*3+kx)*3+c of output
+// pixel (oy, ox) is in[oy*s+ky-1][ox*s+kx-1][c], zero outside the image.
+func StemCols(in []float32, l *Layer, col []float32, r0, r1 int) {
+	h, w, s := l.InH, l.InW, l.Stride
+	area := l.OutH * l.OutW
+	for r := r0; r < r1; r++ {
+		img, p := r/area, r%area
+		oy, ox := p/l.OutW, p%l.OutW
+		base := in[img*h*w*3 : (img+1)*h*w*3]
+		dst := col[(r-r0)*27 : (r-r0)*27+27]
+		for ky := 0; ky < 3; ky++ {
+			y := oy*s + ky - 1
+			for kx := 0; kx < 3; kx++ {
+				x := ox*s + kx - 1
+				d := dst[(ky*3+kx)*3 : (ky*3+kx)*3+3]
+				if y < 0 || y >= h || x < 0 || x >= w {
+					d[0], d[1], d[2] = 0, 0, 0
+					continue
+				}
+				src := base[(y*w+x)*3 : (y*w+x)*3+3]
+				d[0], d[1], d[2] = src[0], src[1], src[2]
+			}
 		}
 	}
 }

@@ -1,26 +1,26 @@
-package nn
+package nn_test
 
 import (
-	"encoding/json"
 	"errors"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/varpar/varpar/nn"
+	"github.com/varpar/varpar/nn/format"
 	"gorgonia.org/tensor"
 )
 
 // goldenWeights reads the weights and spec of golden10's first variant.
-func goldenWeights(tb testing.TB) (Spec, *Safetensors) {
+func goldenWeights(tb testing.TB) (nn.Spec, *format.Safetensors) {
 	tb.Helper()
 	dir := filepath.Join("testdata", "golden", "golden10")
-	f, err := LoadFamily(dir)
+	f, err := format.LoadFamily(dir)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	v := f.Manifest.Variants[0]
-	st, err := ReadSafetensors(filepath.Join(dir, v.Weights))
+	st, err := format.ReadSafetensors(filepath.Join(dir, v.Weights))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -31,24 +31,24 @@ func TestNewModelTensorErrors(t *testing.T) {
 	const conv = "features.3.conv.1.0.weight" // depthwise of block 3: [144 1 3 3] at width 0.35
 	tests := []struct {
 		name  string
-		edit  func(st *Safetensors)
+		edit  func(st *format.Safetensors)
 		field string
 		want  string
 	}{
-		{"wrong shape", func(st *Safetensors) {
+		{"wrong shape", func(st *format.Safetensors) {
 			st.Tensors[conv] = tensor.New(tensor.WithShape(32, 1, 3, 3), tensor.WithBacking(make([]float32, 32*9)))
 		}, "shape", "w.safetensors: tensor features.3.conv.1.0.weight has shape [32 1 3 3], spec wants [48 1 3 3]"},
-		{"missing", func(st *Safetensors) {
+		{"missing", func(st *format.Safetensors) {
 			delete(st.Tensors, "classifier.1.bias")
 		}, "missing", "w.safetensors: tensor classifier.1.bias is missing, spec wants [10]"},
-		{"unexpected", func(st *Safetensors) {
+		{"unexpected", func(st *format.Safetensors) {
 			st.Names = append(st.Names, "features.99.weight")
 			st.Tensors["features.99.weight"] = tensor.New(tensor.WithShape(2), tensor.WithBacking([]float32{1, 2}))
 		}, "unexpected", "tensor features.99.weight ([2]) is not part of the spec"},
-		{"dtype", func(st *Safetensors) {
+		{"dtype", func(st *format.Safetensors) {
 			st.DTypes["features.0.0.weight"] = "I64"
 		}, "dtype", "tensor features.0.0.weight has dtype I64, spec wants F32"},
-		{"non-finite", func(st *Safetensors) {
+		{"non-finite", func(st *format.Safetensors) {
 			d := st.Tensors["features.0.1.running_var"].Data().([]float32)
 			d[0] = float32(posInf())
 		}, "data", "features.0.1.running_var has data a non-finite value"},
@@ -56,8 +56,8 @@ func TestNewModelTensorErrors(t *testing.T) {
 	for _, tt := range tests {
 		spec, st := goldenWeights(t)
 		tt.edit(st)
-		_, err := NewModel(spec, st, "w.safetensors")
-		var te *TensorError
+		_, err := nn.NewModel(spec, st.Weights(), "w.safetensors")
+		var te *nn.TensorError
 		if !errors.As(err, &te) || te.Field != tt.field || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%s: got %v, want a %s TensorError containing %q", tt.name, err, tt.field, tt.want)
 		}
@@ -70,56 +70,17 @@ func posInf() float64 { var z float64; return 1 / z }
 // an index panic in the packing code.
 func TestNewModelSpecMismatch(t *testing.T) {
 	spec, st := goldenWeights(t)
-	for _, edit := range []func(s *Spec){
-		func(s *Spec) { s.WidthMult = 0.5 },
-		func(s *Spec) { s.NumClasses = 11 },
-		func(s *Spec) { s.LastChannel = 512 },
-		func(s *Spec) { s.Setting = s.Setting[:len(s.Setting)-1] },
+	for _, edit := range []func(s *nn.Spec){
+		func(s *nn.Spec) { s.WidthMult = 0.5 },
+		func(s *nn.Spec) { s.NumClasses = 11 },
+		func(s *nn.Spec) { s.LastChannel = 512 },
+		func(s *nn.Spec) { s.Setting = s.Setting[:len(s.Setting)-1] },
 	} {
 		s := spec
 		s.Setting = append([][4]int(nil), spec.Setting...)
 		edit(&s)
-		if _, err := NewModel(s, st, "w.safetensors"); err == nil {
+		if _, err := nn.NewModel(s, st.Weights(), "w.safetensors"); err == nil {
 			t.Errorf("spec %+v accepted weights of another spec", s)
-		}
-	}
-}
-
-func TestLoadFamilyChecksum(t *testing.T) {
-	dir := t.TempDir()
-	src := filepath.Join("testdata", "golden", "golden10")
-	m, err := LoadFamily(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	man := *m.Manifest
-	man.Variants = man.Variants[:1]
-	man.Variants[0].SHA256 = strings.Repeat("ab", 32)
-	writeFamily(t, dir, &man, src)
-	_, err = LoadFamily(dir)
-	var ce *ChecksumError
-	if !errors.As(err, &ce) || ce.Want != man.Variants[0].SHA256 {
-		t.Fatalf("got %v, want a ChecksumError", err)
-	}
-}
-
-// writeFamily writes man as dir/family.json and copies its weights from src.
-func writeFamily(tb testing.TB, dir string, man *Manifest, src string) {
-	tb.Helper()
-	data, err := json.MarshalIndent(man, "", "  ")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "family.json"), data, 0o644); err != nil {
-		tb.Fatal(err)
-	}
-	for _, v := range man.Variants {
-		b, err := os.ReadFile(filepath.Join(src, v.Weights))
-		if err != nil {
-			tb.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, v.Weights), b, 0o644); err != nil {
-			tb.Fatal(err)
 		}
 	}
 }

@@ -19,14 +19,15 @@ type Pool struct {
 	close sync.Once
 }
 
-// parter is a unit of work divided into parts; runPart(i, n) computes part i of n,
-// touching only memory that no other part touches.
-type parter interface {
-	runPart(i, n int)
+// Task is a unit of work divided into parts: RunPart(i, n) computes part i of
+// n, touching only memory that no other part touches. The trainer in nn/train
+// runs its phases on the same Pool as inference through it.
+type Task interface {
+	RunPart(i, n int)
 }
 
 type job struct {
-	p    parter
+	p    Task
 	i, n int
 	done *sync.WaitGroup
 }
@@ -59,17 +60,18 @@ func (p *Pool) Threads() int {
 func (p *Pool) worker() {
 	defer p.wg.Done()
 	for j := range p.jobs {
-		j.p.runPart(j.i, j.n)
+		j.p.RunPart(j.i, j.n)
 		j.done.Done()
 	}
 }
 
-// run splits w into parts (at most the pool size) and returns when all are done.
-// The caller's goroutine computes part 0. done is the caller's WaitGroup, kept
-// by the caller so that run does not allocate.
-func (p *Pool) run(w parter, parts int, done *sync.WaitGroup) {
+// Run splits w into parts (at most the pool size) and returns when all are
+// done. The caller's goroutine computes part 0. done is the caller's
+// WaitGroup, kept by the caller so that Run does not allocate; one caller may
+// not use it for two Runs at once. A nil Pool runs w as one part.
+func (p *Pool) Run(w Task, parts int, done *sync.WaitGroup) {
 	if p == nil || p.n == 1 || parts <= 1 {
-		w.runPart(0, 1)
+		w.RunPart(0, 1)
 		return
 	}
 	if parts > p.n {
@@ -79,7 +81,7 @@ func (p *Pool) run(w parter, parts int, done *sync.WaitGroup) {
 	for i := 1; i < parts; i++ {
 		p.jobs <- job{p: w, i: i, n: parts, done: done}
 	}
-	w.runPart(0, parts)
+	w.RunPart(0, parts)
 	done.Wait()
 }
 

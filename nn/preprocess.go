@@ -64,6 +64,12 @@ func DecodeImage(r io.Reader, maxPixels int64) (image.Image, error) {
 	return decodeImage("", r, maxPixels)
 }
 
+// DecodeNamedImage is DecodeImage for an image that has a name (an archive
+// member, say): every error names it.
+func DecodeNamedImage(name string, r io.Reader, maxPixels int64) (image.Image, error) {
+	return decodeImage(name, r, maxPixels)
+}
+
 // LoadImageFile opens and decodes the JPEG or PNG at path, as DecodeImage;
 // every error names the path.
 func LoadImageFile(path string, maxPixels int64) (image.Image, error) {
@@ -582,4 +588,52 @@ func (r *Resizer) loadRow(img image.Image, x0, x1, y int) {
 			row[i], row[i+1], row[i+2] = straightRGB(c)
 		}
 	}
+}
+
+// RGB converts img to 8-bit RGB (w*h*3 bytes, rows top to bottom) with the
+// colour conversion ToTensor applies at serving time (YCbCr and CMYK as image/color
+// converts them, gray replicated, palette looked up, alpha ignored in
+// favour of the straight colour), rounding to the nearest 8-bit value.
+func (rz *Resizer) RGB(img image.Image) (w, h int, pix []uint8) {
+	b := img.Bounds()
+	w, h = b.Dx(), b.Dy()
+	pix = make([]uint8, w*h*3)
+	if w <= 0 || h <= 0 {
+		return w, h, pix
+	}
+	// Fast paths for what JPEGs decode to, computing exactly what the
+	// general path below gives, without the round trip through float32.
+	switch m := img.(type) {
+	case *image.YCbCr:
+		i := 0
+		for y := b.Min.Y; y < b.Max.Y; y++ {
+			for x := b.Min.X; x < b.Max.X; x++ {
+				ci := m.COffset(x, y)
+				pix[i], pix[i+1], pix[i+2] = color.YCbCrToRGB(m.Y[m.YOffset(x, y)], m.Cb[ci], m.Cr[ci])
+				i += 3
+			}
+		}
+		return w, h, pix
+	case *image.Gray:
+		i := 0
+		for y := b.Min.Y; y < b.Max.Y; y++ {
+			for _, v := range m.Pix[m.PixOffset(b.Min.X, y):][:w] {
+				pix[i], pix[i+1], pix[i+2] = v, v, v
+				i += 3
+			}
+		}
+		return w, h, pix
+	}
+	rz.row = growFloats(rz.row, w*3)
+	if p, ok := img.(*image.Paletted); ok {
+		rz.loadPalette(p.Palette)
+	}
+	for y := 0; y < h; y++ {
+		rz.loadRow(img, b.Min.X, b.Max.X, b.Min.Y+y)
+		out := pix[y*w*3 : (y+1)*w*3]
+		for i, v := range rz.row[:w*3] {
+			out[i] = uint8(min(max(v+0.5, 0), 255))
+		}
+	}
+	return w, h, pix
 }

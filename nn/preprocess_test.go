@@ -733,3 +733,14 @@ func FuzzDecodeImage(f *testing.F) {
 		}
 	})
 }
+func sameBits(a, b []float32) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if math.Float32bits(a[i]) != math.Float32bits(b[i]) {
+			return false
+		}
+	}
+	return true
+}

@@ -15,6 +15,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/varpar/varpar/nn"
+	"github.com/varpar/varpar/nn/format"
 	"github.com/varpar/varpar/p2pnet"
 	"github.com/varpar/varpar/p2pnet/pb"
 )
@@ -135,7 +136,7 @@ func TestClassifyLocalVariantSkipsTheTransport(t *testing.T) {
 	p.pool = nn.NewPool(1)
 	defer p.pool.Close()
 	v := p.manifest.Variants[0]
-	m, err := nn.LoadVariant(p.famDir, v)
+	m, err := format.LoadVariant(p.famDir, v)
 	if err != nil {
 		t.Fatal(err)
 	}

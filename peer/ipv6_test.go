@@ -12,6 +12,7 @@ import (
 
 	"github.com/varpar/varpar/consensus"
 	"github.com/varpar/varpar/nn"
+	"github.com/varpar/varpar/nn/format"
 )
 
 // haveIPv6Loopback reports whether this machine can listen on ::1 for both
@@ -41,7 +42,7 @@ func localFusion(tb testing.TB, p *Peer, img []byte, k int) string {
 	defer pool.Close()
 	var answers []consensus.Answer
 	for i, v := range p.manifest.Variants {
-		m, err := nn.LoadVariant(p.famDir, v)
+		m, err := format.LoadVariant(p.famDir, v)
 		if err != nil {
 			tb.Fatal(err)
 		}

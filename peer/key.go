@@ -14,6 +14,7 @@ import (
 
 	"github.com/varpar/varpar/models"
 	"github.com/varpar/varpar/nn"
+	"github.com/varpar/varpar/nn/format"
 )
 
 // ClusterKeySize is the length of a cluster key: AES-256 for the gossip, and
@@ -53,8 +54,8 @@ func ReadClusterKey(path string) ([]byte, error) {
 
 // randomWeights builds a weights set of the right shapes for spec (zeros, and
 // ones for batch-norm variances): enough to time a forward pass.
-func randomWeights(spec nn.Spec) *nn.Safetensors {
-	st := &nn.Safetensors{Tensors: map[string]*tensor.Dense{}, DTypes: map[string]string{}}
+func randomWeights(spec nn.Spec) *format.Safetensors {
+	st := &format.Safetensors{Tensors: map[string]*tensor.Dense{}, DTypes: map[string]string{}}
 	for _, t := range spec.Tensors() {
 		if t.Optional {
 			continue

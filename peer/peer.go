@@ -20,6 +20,7 @@ import (
 
 	"github.com/varpar/varpar/consensus"
 	"github.com/varpar/varpar/nn"
+	"github.com/varpar/varpar/nn/format"
 	"github.com/varpar/varpar/p2pnet/pb"
 )
 
@@ -36,7 +37,7 @@ var ErrStopped = errors.New("peer: stopped")
 type Peer struct {
 	cfg      Config
 	log      zerolog.Logger
-	manifest *nn.Manifest
+	manifest *format.Manifest
 	famDir   string
 	weights  []float64 // fusion weights, family order
 	// totalWeight is their sum: a fused score over it is a confidence.
@@ -89,7 +90,7 @@ func New(cfg Config, logger zerolog.Logger) (*Peer, error) {
 			return nil, err
 		}
 	}
-	man, err := nn.ReadManifest(famDir)
+	man, err := format.ReadManifest(famDir)
 	if err != nil {
 		return nil, err
 	}
@@ -346,7 +347,7 @@ func (p *Peer) load(id string) {
 	}
 	// The store hands over bytes it has checked against the hash (see
 	// Store), so the model is built from them without hashing again.
-	data, err := p.store.Read(v.SHA256, nn.MaxSafetensorsBytes)
+	data, err := p.store.Read(v.SHA256, format.MaxSafetensorsBytes)
 	if err != nil {
 		// A damaged file is gone now: the next round (at most the
 		// reconcile tick away) gets it again.
@@ -354,10 +355,10 @@ func (p *Peer) load(id string) {
 		return
 	}
 	name := p.store.Path(v.SHA256)
-	st, err := nn.DecodeSafetensors(name, data)
+	st, err := format.DecodeSafetensors(name, data)
 	var m *nn.Model
 	if err == nil {
-		m, err = nn.NewModel(v.Spec, st, name)
+		m, err = nn.NewModel(v.Spec, st.Weights(), name)
 	}
 	if err != nil {
 		p.log.Error().Err(err).Str("variant", id).Msg("stored weights do not load")
@@ -378,7 +379,7 @@ func (p *Peer) load(id string) {
 
 // fetch downloads a variant's weights from the first peer that has them and
 // whose bytes hash right; a peer whose bytes are wrong is skipped.
-func (p *Peer) fetch(v nn.VariantInfo) error {
+func (p *Peer) fetch(v format.VariantInfo) error {
 	p.mu.Lock()
 	view := p.view
 	p.mu.Unlock()
@@ -422,7 +423,7 @@ func (p *Peer) measureSpeed() float64 {
 		}
 	}
 	spec := p.manifest.Variants[best].Spec
-	m, err := nn.NewModel(spec, randomWeights(spec), "speed probe")
+	m, err := nn.NewModel(spec, randomWeights(spec).Weights(), "speed probe")
 	if err != nil {
 		return 1
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/varpar/varpar/nn"
+	"github.com/varpar/varpar/nn/format"
 )
 
 // testServer serves the built-in family's first variant with queue depth
@@ -20,12 +21,12 @@ func testServer(t *testing.T, depth int) (*server, image.Image) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	man, err := nn.ReadManifest(dir)
+	man, err := format.ReadManifest(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	v := man.Variants[0]
-	m, err := nn.LoadVariant(dir, v)
+	m, err := format.LoadVariant(dir, v)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,9 +20,9 @@
 #   --out DIR     where the test binary and results go (env VARPAR_TRAIN_OUT,
 #                 default build/bench-train under the repository root)
 #
-# varpar side: the nn package's test binary is built once (go test -c), then
+# varpar side: the nn/train package's test binary is built once (go test -c), then
 # for each row and round it runs the equivalent of
-#   go test ./nn -run XXX -bench "$BENCH_PATTERN" -benchtime $BENCHTIME   ({row} = ROW)
+#   go test ./nn/train -run XXX -bench "$BENCH_PATTERN" -benchtime $BENCHTIME   ({row} = ROW)
 # and reads the "images/s" metric from the benchmark lines whose name starts
 # with $BENCH_FUNC and contains the row id.
 # PyTorch side: bench/train/torch_train_bench.py --rows ROW, which re-executes
@@ -36,7 +36,7 @@ set -euo pipefail
 BENCH_FUNC=BenchmarkTrainStep                 # top-level benchmark function
 BENCH_PATTERN='^BenchmarkTrainStep$/{row}/'    # -bench regex; {row} is replaced by the row id
 BENCHTIME=${VARPAR_TRAIN_BENCHTIME:-20x}      # -benchtime
-BENCH_PKG=./nn
+BENCH_PKG=./nn/train
 # ---------------------------------------------------------------------------
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -95,7 +95,7 @@ fi
 
 # 2. The varpar benchmark is there: build the test binary once, so that no
 # compilation happens between timed runs, and look for the benchmark in it.
-TESTBIN=$OUT/nn.test
+TESTBIN=$OUT/train.test
 if $do_varpar; then
   echo "== go test -c $BENCH_PKG" >&2
   (cd "$ROOT" && "$GO" test -c -o "$TESTBIN" "$BENCH_PKG" >&2) ||

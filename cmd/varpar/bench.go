@@ -10,8 +10,10 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
 	"github.com/varpar/varpar/internal/stats"
 	"github.com/varpar/varpar/nn"
+	"github.com/varpar/varpar/nn/format"
 )
 
 func newBenchCmd() *cobra.Command {
@@ -37,7 +39,7 @@ percentiles by the nearest rank, as loadgen's and demo's).`,
 			if threads < 0 || batch < 1 || duration <= 0 || minRuns < 1 {
 				return usagef("--threads must be >= 0, --batch and --min-runs >= 1, --duration > 0")
 			}
-			f, err := nn.LoadFamily(dir)
+			f, err := format.LoadFamily(dir)
 			if err != nil {
 				return err
 			}

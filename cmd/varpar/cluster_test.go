@@ -27,7 +27,8 @@ import (
 
 	"github.com/varpar/varpar/deploy/load"
 	"github.com/varpar/varpar/deploy/local"
-	"github.com/varpar/varpar/nn"
+	"github.com/varpar/varpar/nn/data"
+	"github.com/varpar/varpar/nn/format"
 	"github.com/varpar/varpar/peer/api"
 )
 
@@ -40,19 +41,19 @@ func testFamily(tb testing.TB) string {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	if _, err := nn.LoadFamily(dir); err != nil {
+	if _, err := format.LoadFamily(dir); err != nil {
 		tb.Skipf("models/mnist does not load: %v", err)
 	}
 	return dir
 }
 
 // mnistTest loads the MNIST test digits once.
-var mnistTest = sync.OnceValues(func() (*nn.Dataset, error) {
+var mnistTest = sync.OnceValues(func() (*data.Dataset, error) {
 	path, err := findMNISTTest()
 	if err != nil {
 		return nil, err
 	}
-	return nn.LoadDataset(path, nn.LoadOptions{})
+	return data.LoadDataset(path, data.LoadOptions{})
 })
 
 // digit returns MNIST test digit i as PNG, and its class name.

@@ -13,7 +13,7 @@ import (
 	"testing"
 
 	"github.com/varpar/varpar/deploy/local"
-	"github.com/varpar/varpar/nn"
+	"github.com/varpar/varpar/nn/format"
 )
 
 // TestClusterFetchesWeights: a peer whose family folder holds only the
@@ -27,7 +27,7 @@ func TestClusterFetchesWeights(t *testing.T) {
 		t.Fatal(err)
 	}
 	writeFile(t, filepath.Join(bare, "family.json"), string(manifest))
-	man, err := nn.DecodeManifest("family.json", manifest)
+	man, err := format.DecodeManifest("family.json", manifest)
 	if err != nil {
 		t.Fatal(err)
 	}

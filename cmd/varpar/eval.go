@@ -8,7 +8,10 @@ import (
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
+
 	"github.com/varpar/varpar/nn"
+	"github.com/varpar/varpar/nn/format"
+	"github.com/varpar/varpar/nn/train"
 )
 
 func newEvalCmd() *cobra.Command {
@@ -30,7 +33,7 @@ when the family has one.`,
 			if dir == "" || data == "" {
 				return usagef("--family DIR and --data TEST are required")
 			}
-			f, err := nn.LoadFamily(dir)
+			f, err := format.LoadFamily(dir)
 			if err != nil {
 				return err
 			}
@@ -50,7 +53,7 @@ when the family has one.`,
 			}
 			pool := nn.NewPool(threads)
 			defer pool.Close()
-			rep, err := nn.Evaluate(f, d, k, pool, nil)
+			rep, err := train.Evaluate(f, d, k, pool, nil)
 			if err != nil {
 				return err
 			}
@@ -66,7 +69,7 @@ when the family has one.`,
 	return cmd
 }
 
-func printEval(w io.Writer, r *nn.EvalReport, asJSON bool) error {
+func printEval(w io.Writer, r *train.EvalReport, asJSON bool) error {
 	if asJSON {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")

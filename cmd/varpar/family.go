@@ -7,7 +7,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
-	"github.com/varpar/varpar/nn"
+	"github.com/varpar/varpar/nn/format"
 )
 
 func newFamilyCmd() *cobra.Command {
@@ -21,7 +21,7 @@ func newFamilyCmd() *cobra.Command {
 			if dir == "" {
 				return usagef("--family DIR is required")
 			}
-			f, err := nn.LoadFamily(dir)
+			f, err := format.LoadFamily(dir)
 			if err != nil {
 				return err
 			}
@@ -49,10 +49,10 @@ type familyRow struct {
 	MACsRatio    float64 `json:"macs_ratio,omitempty"`   // base MACs / variant MACs
 }
 
-func printFamily(w io.Writer, f *nn.Family, asJSON bool) error {
+func printFamily(w io.Writer, f *format.Family, asJSON bool) error {
 	m := f.Manifest
 	var rows []familyRow
-	row := func(v nn.VariantInfo, role string, fw float64) familyRow {
+	row := func(v format.VariantInfo, role string, fw float64) familyRow {
 		r := familyRow{ID: v.ID, Role: role, Width: v.Spec.WidthMult, Resolution: v.Spec.Resolution,
 			StemStride: v.Spec.StemStride, LastChannel: v.Spec.LastChannel,
 			Params: v.Spec.Params(), MACs: v.Spec.MACs(), FusionWeight: fw}

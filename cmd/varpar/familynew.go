@@ -10,7 +10,10 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+
 	"github.com/varpar/varpar/nn"
+	"github.com/varpar/varpar/nn/format"
+	"github.com/varpar/varpar/nn/train"
 )
 
 func newFamilyNewCmd() *cobra.Command {
@@ -32,28 +35,28 @@ base, the paper's lower bounds; "varpar family --family DIR" prints the ratios.`
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if preset == "" || out == "" {
-				return usagef("--preset (%s) and --out DIR are required", strings.Join(nn.PresetNames(), ", "))
+				return usagef("--preset (%s) and --out DIR are required", strings.Join(train.PresetNames(), ", "))
 			}
-			p, err := nn.NewPreset(preset, variants)
+			p, err := train.NewPreset(preset, variants)
 			if err != nil {
 				return usageError{err}
 			}
-			var old *nn.Manifest
+			var old *format.Manifest
 			if _, err := os.Stat(filepath.Join(out, "family.json")); err == nil && !force {
 				return fmt.Errorf("%s already holds a family; pass --force to overwrite it", out)
 			} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
 				return err
 			} else if err == nil {
-				old, _ = nn.ReadManifest(out) // a damaged one leaves its files behind
+				old, _ = format.ReadManifest(out) // a damaged one leaves its files behind
 			}
 			if err := os.MkdirAll(out, 0o755); err != nil {
 				return err
 			}
 			m := &p.Manifest
 			p.Recipe.Seed = seed
-			m.Training = &nn.TrainingRecord{Config: p.Recipe}
-			m.BaseTraining = &nn.TrainingRecord{Config: p.Recipe}
-			all := []*nn.VariantInfo{}
+			m.Training = &format.TrainingRecord{Config: p.Recipe}
+			m.BaseTraining = &format.TrainingRecord{Config: p.Recipe}
+			all := []*format.VariantInfo{}
 			for i := range m.Variants {
 				all = append(all, &m.Variants[i])
 			}
@@ -61,27 +64,27 @@ base, the paper's lower bounds; "varpar family --family DIR" prints the ratios.`
 			for i, v := range all {
 				cfg := p.Recipe
 				cfg.Seed = seed + int64(i) // distinct initial weights per model
-				tr, err := nn.NewTrainer([]nn.Spec{v.Spec}, []float64{1}, cfg, nil)
+				tr, err := train.NewTrainer([]nn.Spec{v.Spec}, []float64{1}, cfg, nil)
 				if err != nil {
 					return err
 				}
 				names, tensors := tr.Weights(0)
-				if err := nn.SaveWeights(out, v, names, tensors); err != nil {
+				if err := format.SaveWeights(out, v, names, tensors); err != nil {
 					return err
 				}
 			}
-			if err := nn.SaveManifest(out, m); err != nil {
+			if err := format.SaveManifest(out, m); err != nil {
 				return err
 			}
 			removeReplaced(cmd.ErrOrStderr(), out, old, m)
-			f, err := nn.LoadFamily(out)
+			f, err := format.LoadFamily(out)
 			if err != nil {
 				return err
 			}
 			return printFamily(cmd.OutOrStdout(), f, false)
 		},
 	}
-	cmd.Flags().StringVar(&preset, "preset", "", "preset: "+strings.Join(nn.PresetNames(), " or "))
+	cmd.Flags().StringVar(&preset, "preset", "", "preset: "+strings.Join(train.PresetNames(), " or "))
 	cmd.Flags().IntVar(&variants, "variants", 4, "number of variants (1 to 6)")
 	cmd.Flags().StringVar(&out, "out", "", "directory to write the family into")
 	cmd.Flags().Int64Var(&seed, "seed", 1, "seed of the initial weights and of the recipe")
@@ -93,7 +96,7 @@ base, the paper's lower bounds; "varpar family --family DIR" prints the ratios.`
 // the old manifest's weight files (*.safetensors) that the new one does not
 // name, and the checkpoints of interrupted runs: --force starts the family
 // over, and a stale checkpoint would stop the next train until removed.
-func removeReplaced(w io.Writer, dir string, old, cur *nn.Manifest) {
+func removeReplaced(w io.Writer, dir string, old, cur *format.Manifest) {
 	keep := map[string]bool{}
 	for _, v := range cur.Variants {
 		keep[v.Weights] = true
@@ -110,7 +113,7 @@ func removeReplaced(w io.Writer, dir string, old, cur *nn.Manifest) {
 			stale = append(stale, old.Base.Weights)
 		}
 	}
-	stale = append(stale, filepath.Base(checkpointPath(dir, false)), filepath.Base(checkpointPath(dir, true)))
+	stale = append(stale, filepath.Base(train.CheckpointPath(dir, false)), filepath.Base(train.CheckpointPath(dir, true)))
 	for _, name := range stale {
 		if keep[name] || name != filepath.Base(name) || name == "family.json" ||
 			!strings.HasSuffix(name, ".safetensors") && !strings.HasSuffix(name, ".ckpt") {

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/varpar/varpar/nn"
+	"github.com/varpar/varpar/nn/format"
 )
 
 var varparBin string
@@ -92,7 +93,7 @@ func TestFamilyCommand(t *testing.T) {
 
 func TestPredictMatchesGolden(t *testing.T) {
 	for _, id := range []string{"w035-r32", "w050-r48-s1"} {
-		ref, err := nn.ReadSafetensors(filepath.Join(golden10, id+".golden.safetensors"))
+		ref, err := format.ReadSafetensors(filepath.Join(golden10, id+".golden.safetensors"))
 		if err != nil {
 			t.Fatal(err)
 		}

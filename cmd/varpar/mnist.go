@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/varpar/varpar/models"
-	"github.com/varpar/varpar/nn"
+	"github.com/varpar/varpar/nn/format"
 )
 
 // demoFamily picks the family: the flag, else models/mnist in the working
@@ -31,16 +31,16 @@ func demoFamily(flag string) (string, error) {
 }
 
 // loadFamilyManifest reads family.json of dir, or of the built-in family for "".
-func loadFamilyManifest(dir string) (*nn.Manifest, error) {
+func loadFamilyManifest(dir string) (*format.Manifest, error) {
 	if dir != "" {
-		return nn.ReadManifest(dir)
+		return format.ReadManifest(dir)
 	}
 	path := models.Default + "/family.json"
 	raw, err := fs.ReadFile(models.FS, path)
 	if err != nil {
 		return nil, err
 	}
-	return nn.DecodeManifest(path, raw)
+	return format.DecodeManifest(path, raw)
 }
 
 // mnistModule holds the MNIST files in its data folder.

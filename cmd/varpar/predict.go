@@ -7,8 +7,10 @@ import (
 	"io"
 
 	"github.com/spf13/cobra"
+
 	"github.com/varpar/varpar/consensus"
 	"github.com/varpar/varpar/nn"
+	"github.com/varpar/varpar/nn/format"
 )
 
 func newPredictCmd() *cobra.Command {
@@ -31,7 +33,7 @@ with the family's fusion weights, as the cluster does.`,
 			if dir == "" {
 				return usagef("--family DIR is required")
 			}
-			f, err := nn.LoadFamily(dir)
+			f, err := format.LoadFamily(dir)
 			if err != nil {
 				return err
 			}
@@ -85,14 +87,14 @@ with the family's fusion weights, as the cluster does.`,
 
 // predictor holds one runner per variant and the fusion buffers.
 type predictor struct {
-	f       *nn.Family
+	f       *format.Family
 	runners []*nn.Runner
 	k       int
 	answers []consensus.Answer
 	scores  []float64
 }
 
-func newPredictor(f *nn.Family, pool *nn.Pool, k int) *predictor {
+func newPredictor(f *format.Family, pool *nn.Pool, k int) *predictor {
 	p := &predictor{f: f, k: k, scores: make([]float64, len(f.Manifest.Classes))}
 	for i, m := range f.Models {
 		p.runners = append(p.runners, m.NewRunner(pool))

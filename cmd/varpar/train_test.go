@@ -12,7 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/varpar/varpar/nn"
+	"github.com/varpar/varpar/nn/format"
+	"github.com/varpar/varpar/nn/train"
 )
 
 func mnistTrainFile(tb testing.TB) string {
@@ -25,9 +26,9 @@ func mnistTrainFile(tb testing.TB) string {
 	return filepath.Join(dir, "data", "train-images-idx3-ubyte.gz")
 }
 
-func readManifest(tb testing.TB, dir string) *nn.Manifest {
+func readManifest(tb testing.TB, dir string) *format.Manifest {
 	tb.Helper()
-	m, err := nn.ReadManifest(dir)
+	m, err := format.ReadManifest(dir)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -79,7 +80,7 @@ func TestTrainResumeAfterKill(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	ckpt := checkpointPath(dirs[1], false)
+	ckpt := train.CheckpointPath(dirs[1], false)
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
 		if _, err := os.Stat(ckpt); err == nil {
@@ -121,7 +122,7 @@ func TestTrainResumeAfterKill(t *testing.T) {
 		t.Errorf("training record: %+v", a.Training)
 	}
 	// The trained family loads and clears chance by a wide margin on held-out digits.
-	f, err := nn.LoadFamily(dirs[0])
+	f, err := format.LoadFamily(dirs[0])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +140,7 @@ func TestTrainResumeAfterKill(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("eval: exit %d: %s", code, errOut)
 	}
-	var rep nn.EvalReport
+	var rep train.EvalReport
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatalf("eval --json: %v in %q", err, out)
 	}
@@ -167,7 +168,7 @@ func TestProgressRate(t *testing.T) {
 	p := newProgress(&buf, 1000, 100, 128)
 	p.start = time.Now().Add(-10 * time.Second)
 	// 50 steps of this run in 10 s, 10 of them in the current epoch.
-	p.update(150, 3, epochSum{loss: 20, steps: 10, images: 1280, fusedCorrect: 640})
+	p.update(150, 3, train.EpochStats{Loss: 20, Steps: 10, Images: 1280, FusedCorrect: 640})
 	var rate float64
 	line := buf.String()
 	i := strings.Index(line, " img/s")
@@ -195,7 +196,7 @@ func TestFamilyNewForce(t *testing.T) {
 		t.Fatalf("family new: %s", errOut)
 	}
 	four := readManifest(t, dir)
-	ckpt := checkpointPath(dir, false)
+	ckpt := train.CheckpointPath(dir, false)
 	if err := os.WriteFile(ckpt, []byte("an old run"), 0o644); err != nil {
 		t.Fatal(err)
 	}

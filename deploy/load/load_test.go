@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/varpar/varpar/nn"
+	"github.com/varpar/varpar/nn/data"
 	"github.com/varpar/varpar/peer/api"
 )
 
@@ -163,9 +164,9 @@ func TestShuffledOrder(t *testing.T) {
 
 // TestEncodePNG: what the peer decodes is the sample's pixels.
 func TestEncodePNG(t *testing.T) {
-	gray := nn.Sample{W: 3, H: 2, Pix: []uint8{1, 1, 1, 2, 2, 2, 3, 3, 3, 4, 4, 4, 5, 5, 5, 255, 255, 255}}
-	rgb := nn.Sample{W: 2, H: 1, Pix: []uint8{10, 20, 30, 40, 50, 60}}
-	for _, s := range []nn.Sample{gray, rgb} {
+	gray := data.Sample{W: 3, H: 2, Pix: []uint8{1, 1, 1, 2, 2, 2, 3, 3, 3, 4, 4, 4, 5, 5, 5, 255, 255, 255}}
+	rgb := data.Sample{W: 2, H: 1, Pix: []uint8{10, 20, 30, 40, 50, 60}}
+	for _, s := range []data.Sample{gray, rgb} {
 		b, err := EncodePNG(s)
 		if err != nil {
 			t.Fatal(err)
@@ -185,7 +186,7 @@ func TestEncodePNG(t *testing.T) {
 			t.Errorf("%dx%d: decoded %v, want %v", s.W, s.H, got, s.Pix)
 		}
 	}
-	if _, err := EncodePNG(nn.Sample{W: 2, H: 2, Pix: make([]uint8, 3)}); err == nil {
+	if _, err := EncodePNG(data.Sample{W: 2, H: 2, Pix: make([]uint8, 3)}); err == nil {
 		t.Error("short pixels: no error")
 	}
 }

@@ -7,7 +7,7 @@ import (
 	"image/png"
 	"math/rand/v2"
 
-	"github.com/varpar/varpar/nn"
+	"github.com/varpar/varpar/nn/data"
 )
 
 // Workload is the images a run sends, pre-encoded as PNG, in a fixed order.
@@ -24,7 +24,7 @@ type Workload struct {
 // an MNIST IDX file; bad images are skipped and passed to warn) and encodes
 // the images that need requests will use, in an order shuffled by seed.
 func LoadWorkload(path string, need int, seed uint64, warn func(string, error)) (*Workload, error) {
-	d, err := nn.LoadDataset(path, nn.LoadOptions{OnBadImage: nn.SkipBadImage, Warn: warn})
+	d, err := data.LoadDataset(path, data.LoadOptions{OnBadImage: data.SkipBadImage, Warn: warn})
 	if err != nil {
 		return nil, err
 	}
@@ -74,7 +74,7 @@ func ShuffledOrder(n int, seed uint64) []int {
 
 // EncodePNG encodes a sample as PNG: gray when its three channels are equal
 // (MNIST), which the peer turns back into the same RGB pixels.
-func EncodePNG(s nn.Sample) ([]byte, error) {
+func EncodePNG(s data.Sample) ([]byte, error) {
 	if s.W <= 0 || s.H <= 0 || len(s.Pix) != s.W*s.H*3 {
 		return nil, fmt.Errorf("load: sample is %dx%d with %d bytes of RGB", s.W, s.H, len(s.Pix))
 	}

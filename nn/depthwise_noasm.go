@@ -1,9 +1,0 @@
-//go:build !amd64 || purego
-
-package nn
-
-// depthwiseAsm: there are no assembly kernels in this build; the caller runs
-// the pure-Go one.
-func depthwiseAsm(i isa, in []float32, h, w, c, stride int, packed, bias []float32, act Activation, out []float32, oy0, oy1 int) bool {
-	return false
-}
