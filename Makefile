@@ -21,7 +21,7 @@ build:
 demo: deps build
 	$(BIN)/varpar demo
 
-# Everything CI runs: formatting, vet, unit and integration tests on this
+# Everything CI runs: formatting, vet and staticcheck (lint), unit and integration tests on this
 # machine (assembly and pure-Go kernels), the pure-Go build, and the nn tests
 # built for the Raspberry Pis' arm64 and armv7 under qemu-user.
 test: deps fmt-check lint test-go test-purego test-arm release
@@ -33,7 +33,6 @@ deps:
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
-	$(GO) vet ./...
 
 test-go:
 	$(GO) test -count=1 -timeout 15m ./...
