@@ -157,8 +157,15 @@ func (c *Client) Classify(ctx context.Context, img []byte, p Params) (*ClassifyR
 	if err != nil {
 		return nil, err
 	}
-	r := &ClassifyResponse{Status: resp.StatusCode, Body: body}
-	if err := json.Unmarshal(body, &r.Answer); err != nil && resp.StatusCode == http.StatusOK {
+	return DecodeClassify(resp.StatusCode, body)
+}
+
+// DecodeClassify decodes a classify answer: status and body as a peer sent
+// them. A body that is not JSON is an error only with status 200 (a proxy's
+// 502 page is still a response, whose Err says what it was).
+func DecodeClassify(status int, body []byte) (*ClassifyResponse, error) {
+	r := &ClassifyResponse{Status: status, Body: body}
+	if err := json.Unmarshal(body, &r.Answer); err != nil && status == http.StatusOK {
 		return nil, fmt.Errorf("api: peer answered 200 with a body that is not a classify result: %w", err)
 	}
 	if r.Answer.Result == nil {
@@ -198,6 +205,12 @@ func (c *Client) Cluster(ctx context.Context) (*ClusterView, error) {
 	if err != nil {
 		return nil, err
 	}
+	return DecodeCluster(status, body)
+}
+
+// DecodeCluster decodes an answer to GET /v1/cluster: the view for a 200,
+// else an *Error with the peer's message.
+func DecodeCluster(status int, body []byte) (*ClusterView, error) {
 	if status != http.StatusOK {
 		return nil, &Error{Status: status, Msg: errorMessage(body)}
 	}
