@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"image"
 	"math/rand/v2"
+	"slices"
 
 	"github.com/varpar/varpar/nn"
 	"github.com/varpar/varpar/nn/format"
@@ -100,7 +101,7 @@ func (bt *Batcher) epochPermutation(d *Dataset, epoch int) []int {
 	if bt.permValid && bt.permData == d && bt.permLen == n && bt.permEpoch == epoch && bt.permSeed == bt.cfg.Seed {
 		return bt.perm
 	}
-	bt.perm = growInts(bt.perm, n)
+	bt.perm = slices.Grow(bt.perm[:0], n)[:n]
 	seedRNG(&bt.pcg, bt.cfg.Seed, epoch, 0, streamPermutation)
 	permute(&bt.pcg, bt.perm)
 	bt.permData, bt.permLen, bt.permEpoch, bt.permSeed, bt.permValid = d, n, epoch, bt.cfg.Seed, true
@@ -196,9 +197,9 @@ func (bt *Batcher) Train(d *Dataset, epoch, b int, inputs [][]float32, targets [
 
 	eps := float32(bt.cfg.LabelSmoothing)
 	off, on := eps/float32(C), 1-eps+eps/float32(C)
-	bt.rowLbl = growInts(bt.rowLbl, B)
+	bt.rowLbl = slices.Grow(bt.rowLbl[:0], B)[:B]
 	copy(bt.rowLbl, labels[:B])
-	bt.partner = growInts(bt.partner, B)
+	bt.partner = slices.Grow(bt.partner[:0], B)[:B]
 	if bt.cfg.Mixup == 0 {
 		bt.lambda = 1
 		for k := range bt.partner[:B] {
@@ -220,7 +221,7 @@ func (bt *Batcher) Train(d *Dataset, epoch, b int, inputs [][]float32, targets [
 	l1, l2 := float32(lam), float32(1-lam)
 	for i := range bt.specs {
 		n := bt.specs[i].Resolution * bt.specs[i].Resolution * 3
-		bt.mixed[i] = growFloats(bt.mixed[i], B*n)
+		bt.mixed[i] = slices.Grow(bt.mixed[i][:0], B*n)[:B*n]
 		src := bt.mixed[i]
 		copy(src, inputs[i][:B*n])
 		for k := 0; k < B; k++ {
