@@ -176,3 +176,64 @@ func memberNamed(ms []Member, name string) Member {
 	}
 	return Member{}
 }
+
+// TestAssignWhileBridged: while bridges serve and the new holders still
+// fetch, the members serving what they hold of the plan, the plan mostly
+// stays; it moves only when a bridging member, now serving the variant,
+// keeps it as any member serving a variant does (step 2), and then no
+// variant is left without a holder that holds it.
+func TestAssignWhileBridged(t *testing.T) {
+	rng := rand.New(rand.NewPCG(41, 42))
+	moved, bridged := 0, 0
+	for trial := range 3000 {
+		ms, vs := randomCluster(rng, 1+rng.IntN(10), 1+rng.IntN(7), rng.IntN(2) == 0)
+		for i := range ms {
+			for _, v := range vs {
+				if rng.IntN(3) == 0 {
+					ms[i].Serving = append(ms[i].Serving, v.ID)
+				}
+				if rng.IntN(2) == 0 {
+					ms[i].Holding = append(ms[i].Holding, v.ID)
+				}
+			}
+		}
+		blind := slices.Clone(ms)
+		for i := range blind {
+			blind[i].Holding = nil
+		}
+		base, p := Assign(blind, vs), Assign(ms, vs)
+		if reflect.DeepEqual(base, p) {
+			continue
+		}
+		bridged++
+		// Serving what they hold of p (bridges included), or only of base.
+		during, without := slices.Clone(ms), slices.Clone(ms)
+		for i := range during {
+			during[i].Serving, without[i].Serving = nil, nil
+			for _, id := range p.Serving[ms[i].Name] {
+				if slices.Contains(ms[i].Holding, id) {
+					during[i].Serving = append(during[i].Serving, id)
+					if slices.Contains(base.Serving[ms[i].Name], id) {
+						without[i].Serving = append(without[i].Serving, id)
+					}
+				}
+			}
+		}
+		q := Assign(during, vs)
+		if !reflect.DeepEqual(p, q) && reflect.DeepEqual(p, Assign(without, vs)) {
+			moved++
+		}
+		for _, v := range vs {
+			had := slices.ContainsFunc(p.Holders[v.ID], func(h string) bool { return slices.Contains(memberNamed(ms, h).Holding, v.ID) })
+			has := slices.ContainsFunc(q.Holders[v.ID], func(h string) bool { return slices.Contains(memberNamed(ms, h).Holding, v.ID) })
+			if had && !has {
+				t.Fatalf("trial %d: %s lost its last holder with the weights: %v, then %v", trial, v.ID, p.Serving, q.Serving)
+			}
+		}
+	}
+	t.Logf("%d of %d plans with bridges move while bridged, because of the bridge", moved, bridged)
+	// Measured: 76 of 1517.
+	if moved*10 > bridged {
+		t.Errorf("%d of %d bridged plans move while bridged; want at most a tenth", moved, bridged)
+	}
+}
