@@ -18,6 +18,11 @@ type Member struct {
 	// serving it when that member finishes it nearly as early as the best
 	// choice would (see Assign), so that churn moves few variants.
 	Serving []string
+	// Holding lists the variants whose weights the member holds and so can
+	// serve at once, without fetching them first (a peer serving a variant
+	// holds it too, and should list it here as well). It adds bridges to
+	// the plan (see Assign) and changes nothing else.
+	Holding []string
 }
 
 // Variant is one member of the family, as Assign needs to know it.
@@ -37,7 +42,7 @@ type Plan struct {
 // Assign computes which member serves which variant from the membership view
 // alone, so that every peer holding the same view computes the same plan
 // without a coordinator. The plan depends only on the set of members (with
-// what they say they serve) and variants, not on their order, and is the same on every architecture: it uses
+// what they say they serve and hold) and variants, not on their order, and is the same on every architecture: it uses
 // integer hashing and IEEE-754 arithmetic only, with no math library calls and
 // no fused multiply-adds (see negLog).
 //
@@ -93,6 +98,18 @@ type Plan struct {
 //     to a fixed number of steps (so the plan stays deterministic); if it
 //     finds no cover, the plan of step 2 stands.
 //
+//  4. Bridges. A variant whose holders in the plan all lack its weights
+//     (Member.Holding) while some member with room holds them also goes to
+//     one of the members holding them, the one that would finish it first,
+//     (load + Cost) / Speed, ties by score; costliest variant first. The
+//     new holder must fetch the weights, which takes seconds on a slow link,
+//     and meanwhile the variant would have no server (a peer that had only
+//     the manifest, given the variant of a peer that died); the bridge
+//     serves it at once. Once the new holder has the weights, the bridge is
+//     no longer in the plan and its member hands the variant over. Members
+//     that say they hold nothing get no bridge: without Holding the plan is
+//     that of steps 1-3.
+//
 // Every pair taken fits the member's memory (pins aside). Variants without a
 // holder in the end are Unserved. Members with the same name are one member
 // (the first by speed, memory and pins is kept), and so are variants with
@@ -116,6 +133,7 @@ func build(members []Member, variants []Variant) *assigner {
 			a.distribute()
 		}
 	}
+	a.bridge()
 	return a
 }
 
@@ -130,6 +148,7 @@ type member struct {
 	budget int64 // bytes; math.MaxInt64 when unlimited
 	pinned []int // variant indices
 	serves []int // variant indices it serves now
+	holds  []int // variant indices whose weights it holds
 }
 
 type variant struct {
@@ -174,7 +193,8 @@ func newAssigner(ms []Member, vs []Variant) *assigner {
 	}
 	slices.SortFunc(sorted, func(x, y *Member) int {
 		return cmp.Or(strings.Compare(x.Name, y.Name), cmp.Compare(x.Speed, y.Speed),
-			cmp.Compare(x.Memory, y.Memory), slices.Compare(x.Pinned, y.Pinned), slices.Compare(x.Serving, y.Serving))
+			cmp.Compare(x.Memory, y.Memory), slices.Compare(x.Pinned, y.Pinned), slices.Compare(x.Serving, y.Serving),
+			slices.Compare(x.Holding, y.Holding))
 	})
 	for i, m := range sorted {
 		if i > 0 && m.Name == sorted[i-1].Name {
@@ -197,7 +217,13 @@ func newAssigner(ms []Member, vs []Variant) *assigner {
 				serves = append(serves, v)
 			}
 		}
-		a.members = append(a.members, member{name: m.Name, speed: positive(m.Speed), budget: budget, pinned: pinned, serves: serves})
+		var holds []int
+		for _, id := range m.Holding {
+			if v, ok := index[id]; ok && !slices.Contains(holds, v) {
+				holds = append(holds, v)
+			}
+		}
+		a.members = append(a.members, member{name: m.Name, speed: positive(m.Speed), budget: budget, pinned: pinned, serves: serves, holds: holds})
 	}
 
 	nm, nv := len(a.members), len(a.variants)
@@ -613,6 +639,45 @@ func (a *assigner) candidates(v int) []int {
 		return a.rank(x, v, y, v)
 	})
 	return ms
+}
+
+// bridge adds, for each variant placed only on members lacking its weights,
+// the member holding them that finishes it first (step 4 of Assign).
+func (a *assigner) bridge() {
+	order := make([]int, 0, len(a.variants))
+	for v := range a.variants {
+		order = append(order, v)
+	}
+	slices.SortFunc(order, func(x, y int) int {
+		return cmp.Or(cmp.Compare(a.variants[y].cost, a.variants[x].cost), cmp.Compare(x, y))
+	})
+	for _, v := range order {
+		if a.holders[v] == 0 {
+			continue // no member has room for it
+		}
+		held := false
+		for m := range a.members {
+			if slices.Contains(a.serving[m], v) && slices.Contains(a.members[m].holds, v) {
+				held = true
+				break
+			}
+		}
+		if held {
+			continue
+		}
+		best, finish := -1, 0.0
+		for m := range a.members {
+			if !slices.Contains(a.members[m].holds, v) || !a.fits(m, v) {
+				continue
+			}
+			if f := a.finish(m, v); best < 0 || f < finish || f == finish && a.better(m, v, best, v) {
+				best, finish = m, f
+			}
+		}
+		if best >= 0 {
+			a.place(best, v)
+		}
+	}
 }
 
 func (a *assigner) plan() Plan {

@@ -21,8 +21,10 @@
 //     coordinator: weighted rendezvous hashing picks holders in proportion to
 //     speed, replicas are spread evenly when there are more peers than
 //     variants, peers host several variants least loaded first when there are
-//     fewer, memory budgets and pinned variants are honoured, and a peer
-//     joining or leaving moves few variants.
+//     fewer, memory budgets and pinned variants are honoured, a peer
+//     joining or leaving moves few variants, and a variant given only to
+//     peers that must first fetch its weights also goes to a peer holding
+//     them (a bridge), so that it is served at once.
 //
 // A request's life, as the peer's scheduler sees it:
 //

@@ -1,6 +1,7 @@
 package peer
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"sort"
@@ -118,7 +119,23 @@ func (p *Peer) encodeMeta() []byte {
 	}
 	p.mu.Unlock()
 	meta.Load = float32(load)
+	// What the store holds, so that peers lacking a variant's weights
+	// fetch them from here even when this peer does not serve it, and the
+	// plan can prefer this peer for it.
+	for i, v := range p.manifest.Variants {
+		if i < 8*pb.MaxHeldLen && p.store.Has(v.SHA256) {
+			meta.Held = pb.SetHeld(meta.Held, i)
+		}
+	}
+	if len(meta.Held) > 0 {
+		meta.FamilyDigest = p.familyDigest
+	}
 	b, err := pb.MarshalMeta(meta)
+	if errors.Is(err, pb.ErrMetaTooLarge) && len(meta.Held) > 0 {
+		// What is served matters more than what is held.
+		meta.Held, meta.FamilyDigest = nil, nil
+		b, err = pb.MarshalMeta(meta)
+	}
 	if err != nil {
 		p.log.Error().Err(err).Msg("node metadata too large")
 		return nil

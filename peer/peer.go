@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -43,8 +44,11 @@ type Peer struct {
 	// totalWeight is their sum: a fused score over it is a confidence.
 	totalWeight float64
 	shas        [][]byte // variant weights' SHA-256, raw, family order
-	index       map[string]int
-	key         []byte
+	// familyDigest names shas in the metadata: peers with the same one
+	// read each other's held bitmaps alike.
+	familyDigest []byte
+	index        map[string]int
+	key          []byte
 
 	store   *Store
 	pool    *nn.Pool
@@ -112,6 +116,7 @@ func New(cfg Config, logger zerolog.Logger) (*Peer, error) {
 		}
 		p.shas = append(p.shas, raw)
 	}
+	p.familyDigest = pb.FamilyDigest(p.shas)
 	for _, id := range cfg.Pinned {
 		if _, ok := p.index[id]; !ok {
 			return nil, fmt.Errorf("config: pinned: family %s has no variant %q", man.Name, id)
@@ -148,7 +153,7 @@ func (p *Peer) Start() (err error) {
 	}
 	p.pool = nn.NewPool(p.cfg.Threads)
 	p.metrics = newMetrics()
-	p.speed = p.measureSpeed()
+	p.speed = probeSpeed(p)
 
 	if p.host, err = p.startTransport(); err != nil {
 		return err
@@ -251,22 +256,7 @@ func (p *Peer) reconcileLoop() {
 
 func (p *Peer) reconcile() {
 	view := p.readView()
-	var members []consensus.Member
-	for _, m := range view {
-		var serving []string
-		for i, v := range p.manifest.Variants {
-			if serves(m.Meta, v.ID, p.shas[i]) {
-				serving = append(serving, v.ID)
-			}
-		}
-		members = append(members, consensus.Member{Name: m.Name, Speed: float64(m.Meta.Speed),
-			Memory: int64(m.Meta.MemoryBudget), Pinned: m.Meta.Pinned, Serving: serving})
-	}
-	var variants []consensus.Variant
-	for _, v := range p.manifest.Variants {
-		variants = append(variants, consensus.Variant{ID: v.ID, Memory: v.Spec.Params() * 4, Cost: float64(v.Spec.MACs())})
-	}
-	plan := consensus.Assign(members, variants)
+	plan := consensus.Assign(p.members(view), p.variants())
 	mine := plan.Serving[p.cfg.NodeName]
 
 	p.mu.Lock()
@@ -280,11 +270,13 @@ func (p *Peer) reconcile() {
 			go p.load(id)
 		}
 	}
-	// Hand a variant over only once its new holder announces it, so that the
-	// cluster never loses it in between.
+	// Make before break: hand a variant over only once a member the plan
+	// gives it to announces it. Any other server would not do: two peers
+	// handing the same variant over at once would each see the other
+	// still serving it and both stop, and the plan's member keeps it.
 	var drop []*server
 	for id, s := range p.servers {
-		if want[id] || !servedElsewhere(view, p.cfg.NodeName, id, p.shas[p.index[id]]) {
+		if want[id] || !p.servedByPlanned(view, plan, id) {
 			continue
 		}
 		drop = append(drop, s)
@@ -306,9 +298,42 @@ func (p *Peer) reconcile() {
 	p.sched.forget(func(member string) bool { return live[member] })
 }
 
-func servedElsewhere(view []memberView, self, id string, sha []byte) bool {
+// members is the view as Assign takes it: what each member serves, and what
+// its store holds (so the plan bridges a variant given to a member that must
+// fetch it to one that serves it at once).
+func (p *Peer) members(view []memberView) []consensus.Member {
+	var members []consensus.Member
 	for _, m := range view {
-		if m.Name != self && serves(m.Meta, id, sha) {
+		var serving, holding []string
+		for i, v := range p.manifest.Variants {
+			if serves(m.Meta, v.ID, p.shas[i]) {
+				serving = append(serving, v.ID)
+			}
+			if p.holds(m.Meta, i) {
+				holding = append(holding, v.ID)
+			}
+		}
+		members = append(members, consensus.Member{Name: m.Name, Speed: float64(m.Meta.Speed),
+			Memory: int64(m.Meta.MemoryBudget), Pinned: m.Meta.Pinned, Serving: serving, Holding: holding})
+	}
+	return members
+}
+
+// variants is the family as Assign takes it.
+func (p *Peer) variants() []consensus.Variant {
+	var variants []consensus.Variant
+	for _, v := range p.manifest.Variants {
+		variants = append(variants, consensus.Variant{ID: v.ID, Memory: v.Spec.Params() * 4, Cost: float64(v.Spec.MACs())})
+	}
+	return variants
+}
+
+// servedByPlanned reports whether a member other than this peer that plan
+// gives variant id announces serving it.
+func (p *Peer) servedByPlanned(view []memberView, plan consensus.Plan, id string) bool {
+	sha := p.shas[p.index[id]]
+	for _, m := range view {
+		if m.Name != p.cfg.NodeName && slices.Contains(plan.Holders[id], m.Name) && serves(m.Meta, id, sha) {
 			return true
 		}
 	}
@@ -322,6 +347,16 @@ func serves(meta *pb.NodeMeta, id string, sha []byte) bool {
 		}
 	}
 	return false
+}
+
+// holds reports whether the member whose metadata is meta has the weights of
+// the family's variant i in its store: it serves them, or it announces them
+// held in this family.
+func (p *Peer) holds(meta *pb.NodeMeta, i int) bool {
+	if serves(meta, p.manifest.Variants[i].ID, p.shas[i]) {
+		return true
+	}
+	return bytes.Equal(meta.FamilyDigest, p.familyDigest) && pb.Holds(meta.Held, i)
 }
 
 // load makes variant id servable: weights from the store or from a peer
@@ -377,18 +412,34 @@ func (p *Peer) load(id string) {
 	p.announce()
 }
 
-// fetch downloads a variant's weights from the first peer that has them and
-// whose bytes hash right; a peer whose bytes are wrong is skipped.
+// fetch downloads a variant's weights from the first peer whose store holds
+// them (serving them or not) and whose bytes hash right; a peer whose bytes
+// are wrong is skipped. Peers that hold them without serving them come
+// first: they have the time to spare.
 func (p *Peer) fetch(v format.VariantInfo) error {
 	p.mu.Lock()
 	view := p.view
 	p.mu.Unlock()
 	limit := v.Spec.Params()*8 + 1<<20 // F32 weights plus header room, with margin
-	var errs []error
+	i := p.index[v.ID]
+	var from []memberView
 	for _, m := range view {
-		if m.Self || !serves(m.Meta, v.ID, p.shas[p.index[v.ID]]) {
-			continue
+		if !m.Self && p.holds(m.Meta, i) {
+			from = append(from, m)
 		}
+	}
+	slices.SortStableFunc(from, func(a, b memberView) int {
+		sa, sb := serves(a.Meta, v.ID, p.shas[i]), serves(b.Meta, v.ID, p.shas[i])
+		switch {
+		case sa == sb:
+			return 0
+		case sb:
+			return -1
+		}
+		return 1
+	})
+	var errs []error
+	for _, m := range from {
 		ctx, cancel := context.WithTimeout(p.ctx, time.Minute)
 		err := p.store.Put(v.SHA256, m.Name, func(w io.Writer) error {
 			return p.host.FetchWeights(ctx, m.P2P, v.SHA256, limit, w)
@@ -412,6 +463,10 @@ func (p *Peer) announce() {
 		p.log.Warn().Err(err).Msg("metadata update")
 	}
 }
+
+// probeSpeed is measureSpeed; tests that need a known plan set the speed
+// every peer announces.
+var probeSpeed = (*Peer).measureSpeed
 
 // measureSpeed times the family's cheapest variant when its weights are here;
 // the result only has to be comparable between peers of one family.

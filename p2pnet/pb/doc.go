@@ -7,7 +7,8 @@
 // generated hold what the generator cannot say: the limits every message is
 // held to (validate.go), the Validate functions that check a decoded message
 // against them before anything uses it, and MarshalMeta / UnmarshalMeta,
-// which keep node metadata within memberlist's 512 bytes.
+// which keep node metadata within memberlist's 512 bytes, and the bitmap of
+// variants a peer's store holds (held.go).
 //
 // A receiver decodes, then validates:
 //

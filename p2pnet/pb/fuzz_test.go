@@ -119,6 +119,12 @@ func FuzzNodeMeta(f *testing.F) {
 		}
 		f.Add(b)
 	}
+	// Holdings at their largest, and a bitmap without its digest.
+	wide := validMeta(1)
+	wide.Held = SetHeld(wide.Held, 8*MaxHeldLen-1)
+	f.Add(mustMarshal(f, wide))
+	wide.FamilyDigest = nil
+	f.Add(mustMarshal(f, wide))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := UnmarshalMeta(b)
 		if err != nil {
@@ -130,6 +136,9 @@ func FuzzNodeMeta(f *testing.F) {
 		}
 		if len(out) > MaxMetaSize {
 			t.Fatalf("re-encoded metadata is %d bytes", len(out))
+		}
+		for i := range 8 * len(m.Held) {
+			_ = Holds(m.Held, i)
 		}
 	})
 }

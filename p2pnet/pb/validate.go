@@ -344,6 +344,15 @@ func ValidateNodeMeta(m *NodeMeta) error {
 	if !finiteNonNeg(m.Load) {
 		return invalid("NodeMeta.load = %v, want a finite number >= 0", m.Load)
 	}
+	if len(m.Held) > MaxHeldLen {
+		return invalid("NodeMeta.held is %d bytes, at most %d allowed", len(m.Held), MaxHeldLen)
+	}
+	if n := len(m.FamilyDigest); n != 0 && n != FamilyDigestLen {
+		return invalid("NodeMeta.family_digest is %d bytes, want %d", n, FamilyDigestLen)
+	}
+	if len(m.Held) > 0 && len(m.FamilyDigest) == 0 {
+		return invalid("NodeMeta.held is set without family_digest")
+	}
 	if len(m.SoftwareVersion) > MaxVersionLen || !utf8.ValidString(m.SoftwareVersion) {
 		return invalid("NodeMeta.software_version %q is not a version string of at most %d bytes",
 			clip(m.SoftwareVersion), MaxVersionLen)

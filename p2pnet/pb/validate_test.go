@@ -39,8 +39,10 @@ func validMeta(variants int) *NodeMeta {
 		Load:            0.75,
 		SoftwareVersion: "v1.2.3-45-g0123abcd-dirty",
 		MemoryBudget:    2 << 30,
+		FamilyDigest:    bytes.Repeat([]byte{0xcd}, FamilyDigestLen),
 	}
 	for i := 0; i < variants; i++ {
+		m.Held = SetHeld(m.Held, i)
 		m.Variants = append(m.Variants, &ServedVariant{
 			VariantId:   "r224-w0.35-" + string(rune('a'+i)) + "-xxxxxxxx", // 22 bytes
 			ModelSha256: bytes.Repeat([]byte{byte(i + 1)}, SHA256Len),
@@ -209,7 +211,8 @@ func TestValidateWeights(t *testing.T) {
 }
 
 func TestMarshalMetaSize(t *testing.T) {
-	// A peer serving six variants, with realistic field sizes, must fit.
+	// A peer serving six variants, with realistic field sizes, must fit,
+	// holdings included.
 	m := validMeta(6)
 	b, err := MarshalMeta(m)
 	if err != nil {
@@ -252,6 +255,12 @@ func TestValidateNodeMeta(t *testing.T) {
 		{"NaN speed", func(m *NodeMeta) { m.Speed = float32(math.NaN()) }, false},
 		{"infinite load", func(m *NodeMeta) { m.Load = float32(math.Inf(1)) }, false},
 		{"negative load", func(m *NodeMeta) { m.Load = -1 }, false},
+		{"nothing held, no digest", func(m *NodeMeta) { m.Held, m.FamilyDigest = nil, nil }, true},
+		{"256 variants held", func(m *NodeMeta) { m.Held = SetHeld(m.Held, 255) }, true},
+		{"257 variants held", func(m *NodeMeta) { m.Held = make([]byte, MaxHeldLen+1) }, false},
+		{"held without digest", func(m *NodeMeta) { m.FamilyDigest = nil }, false},
+		{"short digest", func(m *NodeMeta) { m.FamilyDigest = m.FamilyDigest[:4] }, false},
+		{"long digest", func(m *NodeMeta) { m.FamilyDigest = make([]byte, 32) }, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -289,5 +298,29 @@ func TestValidateSessionFrame(t *testing.T) {
 	}
 	if ValidateSessionAnswer(&SessionAnswer{Call: 1}) == nil || ValidateSessionAnswer(nil) == nil {
 		t.Error("a session answer without an answer passed")
+	}
+}
+
+func TestHeldBitmap(t *testing.T) {
+	var held []byte
+	for _, i := range []int{0, 3, 9, 255} {
+		held = SetHeld(held, i)
+	}
+	if len(held) != MaxHeldLen {
+		t.Errorf("bitmap with bit 255 set is %d bytes, want %d", len(held), MaxHeldLen)
+	}
+	for i := -1; i < 300; i++ {
+		want := i == 0 || i == 3 || i == 9 || i == 255
+		if got := Holds(held, i); got != want {
+			t.Errorf("Holds(%d) = %v, want %v", i, got, want)
+		}
+	}
+	if held[1] != 0x02 || held[0] != 0x09 {
+		t.Errorf("bytes 0 and 1 are %#x %#x, want 0x09 0x02 (bit i%%8 from the least significant)", held[0], held[1])
+	}
+	a := FamilyDigest([][]byte{bytes.Repeat([]byte{1}, 32), bytes.Repeat([]byte{2}, 32)})
+	b := FamilyDigest([][]byte{bytes.Repeat([]byte{2}, 32), bytes.Repeat([]byte{1}, 32)})
+	if len(a) != FamilyDigestLen || bytes.Equal(a, b) {
+		t.Errorf("family digests %x and %x: want %d bytes, different for another order", a, b, FamilyDigestLen)
 	}
 }
