@@ -15,6 +15,10 @@
 // error naming one that outlived SIGKILL by 10 s). Shutdown is idempotent:
 // later calls return the first one's error.
 //
+// A Spec's Host and Wrap start a peer on another address under a wrapper
+// command: the chaos suite (deploy/chaos) runs each peer in its own network
+// namespace with Wrap ip netns exec NAME and Host the namespace's address.
+//
 // Peers talk to the test or the tool through their HTTP API (Peer.API, a
 // peer/api client); nothing here links the peer code in.
 package local
