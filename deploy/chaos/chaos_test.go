@@ -72,6 +72,9 @@ func TestSummarise(t *testing.T) {
 	if w.Accuracy < 0.66 || w.Accuracy > 0.67 || w.P50MS != 20 || w.P99MS != 30 || w.MeanAnswer < 1.33 || w.MeanAnswer > 1.34 {
 		t.Errorf("accuracy %v p50 %v p99 %v mean %v", w.Accuracy, w.P50MS, w.P99MS, w.MeanAnswer)
 	}
+	if a1, a2 := w.ByAnswered[1], w.ByAnswered[2]; a1.N != 2 || a1.Accuracy != 0.5 || a2.N != 1 || a2.Accuracy != 1 || len(w.ByAnswered) != 2 {
+		t.Errorf("by answered %v", w.ByAnswered)
+	}
 	if e := Summarise(nil, time.Second); e.Accuracy != -1 || e.P99MS != -1 || e.Sent != 0 {
 		t.Errorf("empty: %+v", e)
 	}
@@ -217,5 +220,21 @@ func TestAssertionsAndBars(t *testing.T) {
 		if !strings.Contains(md, want) {
 			t.Errorf("markdown lacks %q:\n%s", want, md)
 		}
+	}
+}
+
+func TestEvalCurve(t *testing.T) {
+	m, err := parseEval([]byte(`{"images":5000,"subsets":[{"size":1,"mean":0.8596},{"size":4,"mean":0.8808}]}`))
+	if err != nil || m[1] != 0.8596 || m[4] != 0.8808 {
+		t.Fatalf("got %v %v", m, err)
+	}
+	for _, bad := range []string{"", "{", `{"subsets":[]}`} {
+		if _, err := parseEval([]byte(bad)); err == nil {
+			t.Errorf("%q: want an error", bad)
+		}
+	}
+	got := curveText(map[int]Accuracy{4: {N: 10, Accuracy: 0.9}, 1: {N: 2, Accuracy: 0.5}}, m)
+	if got != "1: 50.0% (eval 86.0%) n=2; 4: 90.0% (eval 88.1%) n=10" {
+		t.Errorf("got %q", got)
 	}
 }

@@ -35,6 +35,7 @@ type Options struct {
 	Recover  time.Duration // recovery window
 	Phases   string        // comma-separated subset ("": the run's set)
 	Bombs    int
+	Eval     bool // run varpar eval for the subset curve
 }
 
 func main() {
@@ -60,6 +61,7 @@ func main() {
 	flag.DurationVar(&o.Recover, "recovery", 0, "recovery window (default 20s, 8s with --short)")
 	flag.StringVar(&o.Phases, "phases", "", "comma-separated phases to run (default: all; with --short: "+strings.Join(shortPhases, ",")+")")
 	flag.IntVar(&o.Bombs, "bombs", 0, "decompression bombs in the burst (default 16, 4 with --short)")
+	flag.BoolVar(&o.Eval, "eval", false, "run varpar eval first (one thread, a few minutes) to set the accuracy by variants answered next to its subset curve")
 	flag.Parse()
 	o.defaults()
 	if why := preflight(); why != "" {

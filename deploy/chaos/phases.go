@@ -20,6 +20,7 @@ type Phase struct {
 	Name   string
 	What   string
 	Bombs  bool // the load generator sends the bomb burst at the fault's start
+	Leaves bool // the faulted peers are expected to leave the view
 	Inject func(ctx context.Context, s *Suite) (faulted []string, heal func() error, notes []string, err error)
 }
 
@@ -53,9 +54,9 @@ func killRestart(empty bool) func(ctx context.Context, s *Suite) ([]string, func
 
 // Phases are all of them, in run order.
 var Phases = []Phase{
-	{Name: "kill9-same", What: "kill -9 of the peer whose loss costs most variants; restart with the same data dir", Inject: killRestart(false)},
-	{Name: "kill9-empty", What: "kill -9; restart with an empty data dir and only family.json", Inject: killRestart(true)},
-	{Name: "sigstop", What: "SIGSTOP for the fault window, then SIGCONT (a frozen device)",
+	{Name: "kill9-same", Leaves: true, What: "kill -9 of the peer whose loss costs most variants; restart with the same data dir", Inject: killRestart(false)},
+	{Name: "kill9-empty", Leaves: true, What: "kill -9; restart with an empty data dir and only family.json", Inject: killRestart(true)},
+	{Name: "sigstop", Leaves: true, What: "SIGSTOP for the fault window, then SIGCONT (a frozen device)",
 		Inject: func(ctx context.Context, s *Suite) ([]string, func() error, []string, error) {
 			v, err := s.victim(ctx)
 			if err != nil {
@@ -67,7 +68,7 @@ var Phases = []Phase{
 			}
 			return []string{v}, func() error { return syscall.Kill(pid, syscall.SIGCONT) }, nil, nil
 		}},
-	{Name: "partition", What: "iptables DROP between the last two peers and the rest (the load generator reaches both sides)",
+	{Name: "partition", Leaves: true, What: "iptables DROP between the last two peers and the rest (the load generator reaches both sides)",
 		Inject: func(ctx context.Context, s *Suite) ([]string, func() error, []string, error) {
 			k := len(s.names) - len(s.names)/2 // majority
 			minority, majority := s.names[k:], s.names[:k]
@@ -175,7 +176,7 @@ func injectJunk(ctx context.Context, s *Suite) ([]string, func() error, []string
 		s.mu.Unlock()
 		return outsider.Stop(3 * time.Second)
 	}
-	return s.names[1:], func() error {
+	return nil, func() error {
 		err := heal()
 		s.pendingNotes = append(s.pendingNotes, notes...)
 		return err
@@ -205,7 +206,7 @@ func selectPhases(o Options) ([]Phase, error) {
 // runPhase runs one phase: baseline, fault, recovery, then waits for the
 // cluster to settle (up to a minute) and measures.
 func (s *Suite) runPhase(ctx context.Context, ph Phase) PhaseReport {
-	pr := PhaseReport{Name: ph.Name, What: ph.What, ViewDropS: -1, SettleS: -1, StalledS: -1}
+	pr := PhaseReport{Name: ph.Name, What: ph.What, SettleS: -1, StalledS: -1}
 	s.log("phase %s: %s", ph.Name, ph.What)
 	if got := s.waitSettled(ctx, time.Now().Add(-PollEvery), 90*time.Second); got < 0 {
 		pr.Notes = append(pr.Notes, "the cluster had not settled after 90 s before the phase")
@@ -269,8 +270,8 @@ func (s *Suite) runPhase(ctx context.Context, ph Phase) PhaseReport {
 	samples := s.mon.Between(t0, t3)
 	pr.DarkS = DarkSeconds(samples)
 	pr.RSSPeakMB = PeakRSS(samples)
-	if len(faulted) > 0 {
-		pr.ViewDropS = FirstAfter(samples, t1, func(x Sample) bool {
+	if ph.Leaves && len(faulted) > 0 {
+		drop := FirstAfter(samples, t1, func(x Sample) bool {
 			for _, f := range faulted {
 				if slices.Contains(x.Members, f) {
 					return false
@@ -278,6 +279,7 @@ func (s *Suite) runPhase(ctx context.Context, ph Phase) PhaseReport {
 			}
 			return true
 		})
+		pr.ViewDropS = &drop
 	}
 	pr.StalledS = StalledUntil(fault, t1, time.Second)
 	after := s.snapshot(ctx)

@@ -27,11 +27,21 @@ type Window struct {
 	P50MS       float64        `json:"p50_ms"`   // of answered requests; -1: none
 	P99MS       float64        `json:"p99_ms"`
 	MeanAnswer  float64        `json:"mean_variants_answered"`
+	// Accuracy by the number of variants that answered, to set next to
+	// varpar eval's subset curve (Report.EvalSubsets).
+	ByAnswered map[int]Accuracy `json:"accuracy_by_variants_answered"`
+}
+
+// Accuracy is the share of labelled answers that were right.
+type Accuracy struct {
+	N        int     `json:"n"`
+	Accuracy float64 `json:"accuracy"`
 }
 
 // Summarise turns records into a Window (bombs apart).
 func Summarise(recs []Record, deadline time.Duration) Window {
-	w := Window{Refused: map[string]int{}, Accuracy: -1, P50MS: -1, P99MS: -1}
+	w := Window{Refused: map[string]int{}, Accuracy: -1, P50MS: -1, P99MS: -1, ByAnswered: map[int]Accuracy{}}
+	rightBy := map[int]int{}
 	var lat []float64
 	labelled, right, variants := 0, 0, 0
 	limit := float64(deadline+LateAllowance) / float64(time.Millisecond)
@@ -60,13 +70,21 @@ func Summarise(recs []Record, deadline time.Duration) Window {
 		}
 		if r.Label != "" {
 			labelled++
+			a := w.ByAnswered[len(r.Answered)]
+			a.N++
+			w.ByAnswered[len(r.Answered)] = a
 			if r.Class == r.Label {
 				right++
+				rightBy[len(r.Answered)]++
 			}
 		}
 	}
 	if labelled > 0 {
 		w.Accuracy = float64(right) / float64(labelled)
+	}
+	for n, a := range w.ByAnswered {
+		a.Accuracy = float64(rightBy[n]) / float64(a.N)
+		w.ByAnswered[n] = a
 	}
 	if len(lat) > 0 {
 		slices.Sort(lat)
@@ -117,7 +135,7 @@ type PhaseReport struct {
 	All         Window             `json:"all"`
 	Bombs       *Window            `json:"bombs,omitempty"`
 	DarkS       map[string]float64 `json:"dark_seconds"` // per variant, whole phase
-	ViewDropS   float64            `json:"view_drop_s"`  // fault start until the view lost the faulted peers; -1: never
+	ViewDropS   *float64           `json:"view_drop_s"`  // fault start until the view lost the faulted peers; -1: never; null: not expected to
 	SettleS     float64            `json:"settle_s"`     // heal until members, serving and plan settled; -1: not in the window
 	StalledS    float64            `json:"stalled_s"`    // fault start until the last request started that took > 1 s; -1: none
 	RSSBeforeMB map[string]float64 `json:"rss_before_mb"`
@@ -140,22 +158,25 @@ type Bar struct {
 
 // Report is a whole run.
 type Report struct {
-	Machine  string        `json:"machine"`
-	Commit   string        `json:"commit"`
-	Started  time.Time     `json:"started"`
-	Elapsed  string        `json:"elapsed"`
-	Short    bool          `json:"short"`
-	Peers    int           `json:"peers"`
-	Family   string        `json:"family"`
-	Images   string        `json:"images"`
-	Rate     float64       `json:"rate"`
-	Deadline string        `json:"deadline"`
-	Windows  string        `json:"windows"`
-	Subnet   string        `json:"subnet"`
-	Outsider string        `json:"outsider"`
-	Phases   []PhaseReport `json:"phases"`
-	Failures []string      `json:"failures,omitempty"` // assertions that failed
-	BarsFail []string      `json:"bars_failing,omitempty"`
+	Machine  string    `json:"machine"`
+	Commit   string    `json:"commit"`
+	Started  time.Time `json:"started"`
+	Elapsed  string    `json:"elapsed"`
+	Short    bool      `json:"short"`
+	Peers    int       `json:"peers"`
+	Family   string    `json:"family"`
+	Images   string    `json:"images"`
+	Rate     float64   `json:"rate"`
+	Deadline string    `json:"deadline"`
+	Windows  string    `json:"windows"`
+	Subnet   string    `json:"subnet"`
+	Outsider string    `json:"outsider"`
+	// varpar eval's mean fused accuracy over every subset of each size, on
+	// the whole test set (the run sends a shuffled part of it); --eval.
+	EvalSubsets map[int]float64 `json:"eval_subset_mean,omitempty"`
+	Phases      []PhaseReport   `json:"phases"`
+	Failures    []string        `json:"failures,omitempty"` // assertions that failed
+	BarsFail    []string        `json:"bars_failing,omitempty"`
 }
 
 func fmtMS(v float64) string {
@@ -163,6 +184,13 @@ func fmtMS(v float64) string {
 		return "-"
 	}
 	return fmt.Sprintf("%.0f", v)
+}
+
+func viewDrop(v *float64) string {
+	if v == nil {
+		return "-"
+	}
+	return fmtS(*v)
 }
 
 func fmtS(v float64) string {
@@ -243,7 +271,17 @@ func (r *Report) Markdown() string {
 		fmt.Fprintf(&b, "| %s | %d | %d | %s | %d | %d | %s | %s / %s → %s / %s | %s | %s / %s | %.0f | %d → %d | %d |\n",
 			p.Name, a.Sent, a.Answered, refused, a.Late, a.BelowQuorum, acc,
 			fmtMS(p.Baseline.P50MS), fmtMS(p.Baseline.P99MS), fmtMS(p.Fault.P50MS), fmtMS(p.Fault.P99MS),
-			dark, fmtS(p.ViewDropS), fmtS(p.SettleS), maxOf(p.RSSPeakMB), gb, ga, sumInt(p.LogLines))
+			dark, viewDrop(p.ViewDropS), fmtS(p.SettleS), maxOf(p.RSSPeakMB), gb, ga, sumInt(p.LogLines))
+	}
+	b.WriteString("\nAccuracy by variants answered (all windows)")
+	if len(r.EvalSubsets) > 0 {
+		b.WriteString(", next to varpar eval's mean over subsets of that size")
+	}
+	b.WriteString(":\n\n")
+	for _, p := range r.Phases {
+		if p.Skipped == "" {
+			fmt.Fprintf(&b, "- %s: %s\n", p.Name, curveText(p.All.ByAnswered, r.EvalSubsets))
+		}
 	}
 	if len(r.BarsFail) > 0 {
 		b.WriteString("\nBars failing (--bars):\n")

@@ -84,6 +84,12 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 	if err := s.setup(ctx); err != nil {
 		return rep, err
 	}
+	if o.Eval {
+		s.log("varpar eval for the subset curve")
+		if rep.EvalSubsets, err = evalSubsets(s.opt.Varpar, s.family, o.Images); err != nil {
+			return rep, err
+		}
+	}
 	for _, ph := range phases {
 		if ctx.Err() != nil {
 			return rep, errors.New("interrupted")
