@@ -175,6 +175,12 @@ func (n *Net) FastLink(name string) error {
 	return err2
 }
 
+// exists reports whether the root namespace has a link called name.
+func exists(name string) bool {
+	_, err := os.Stat("/sys/class/net/" + name)
+	return err == nil
+}
+
 // Close deletes every namespace (and with it its veth pair) and the bridge.
 // It returns the first error but tries everything.
 func (n *Net) Close() error {
@@ -184,8 +190,12 @@ func (n *Net) Close() error {
 		if err := run("ip", "netns", "del", h.NS); err != nil && first == nil {
 			first = err
 		}
-		if _, err := os.Stat("/sys/class/net/" + h.Veth); err == nil {
-			if err := run("ip", "link", "del", h.Veth); err != nil && first == nil {
+		// Deleting the namespace deletes the pair, asynchronously.
+		for i := 0; i < 20 && exists(h.Veth); i++ {
+			waitBriefly()
+		}
+		if exists(h.Veth) {
+			if err := run("ip", "link", "del", h.Veth); err != nil && exists(h.Veth) && first == nil {
 				first = err
 			}
 		}

@@ -188,9 +188,11 @@ func (s *Suite) setup(ctx context.Context) error {
 		s.all = append(s.all, p)
 	}
 	s.log("%d peers started; waiting for them to agree", len(ps))
+	formed := time.Now()
 	if _, err := s.cluster.WaitReady(ctx, ps, 3*time.Minute); err != nil {
 		return err
 	}
+	s.log("the cluster formed in %.1f s", time.Since(formed).Seconds())
 	s.mon = StartMonitor(func() *api.Client { return s.peer(s.names[0]).API }, s.pids)
 	return nil
 }
