@@ -3,7 +3,9 @@ package local
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"slices"
 	"strconv"
@@ -156,11 +158,13 @@ func TestHostAndWrap(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Shutdown(5*time.Second, false)
-	ps, err := c.Start(Spec{Name: "wrapped", Host: "127.0.0.2", Wrap: []string{"env", "VARPAR_WRAPPED=1"}, Args: []string{"--threads", "1"}})
+	// A random loopback address, so that parallel runs do not collide.
+	host := fmt.Sprintf("127.%d.%d.%d", 1+rand.IntN(250), rand.IntN(256), 2+rand.IntN(250))
+	ps, err := c.Start(Spec{Name: "wrapped", Host: host, Wrap: []string{"env", "VARPAR_WRAPPED=1"}, Args: []string{"--threads", "1"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ps[0].HTTPAddr != "127.0.0.2:8080" || ps[0].GossipAddr != "127.0.0.2:7946" {
+	if ps[0].HTTPAddr != host+":8080" || ps[0].GossipAddr != host+":7946" {
 		t.Errorf("addresses %s %s", ps[0].HTTPAddr, ps[0].GossipAddr)
 	}
 	if _, err := c.WaitReady(ctx, ps, 45*time.Second); err != nil {
