@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -193,14 +194,14 @@ func TestSelectPhases(t *testing.T) {
 }
 
 func TestAssertionsAndBars(t *testing.T) {
-	good := PhaseReport{Name: "kill9-same", All: Window{Sent: 10, Answered: 10}, StalledS: -1, DarkS: map[string]float64{"v1": 1}}
+	good := PhaseReport{Name: "kill9-same", All: Window{Sent: 10, Answered: 10}, Baseline: Window{Sent: 3, Answered: 3}, StalledS: -1, DarkS: map[string]float64{"v1": 1}}
 	bad := PhaseReport{Name: "bomb", All: Window{Sent: 10, Answered: 0, Late: 2, Refused: map[string]int{"timeout": 10}},
-		Baseline: Window{P99MS: 10}, Fault: Window{P99MS: 1755}, DarkS: map[string]float64{"v2": 62},
+		Baseline: Window{Sent: 10, Answered: 8, P99MS: 10}, Fault: Window{P99MS: 1755}, DarkS: map[string]float64{"v2": 62},
 		RSSPeakMB: map[string]float64{"p1": 600}, Crashed: []string{"p3 (pid 9: signal: segmentation fault)"},
 		Notes: []string{"OUTSIDER ADMITTED by p1"}}
 	rep := &Report{Phases: []PhaseReport{good, bad, {Name: "partition", Skipped: "no iptables"}}}
 	fails := assertions(rep)
-	if len(fails) != 3 || !strings.Contains(strings.Join(fails, "\n"), "crashed") {
+	if len(fails) != 4 || !strings.Contains(strings.Join(fails, "\n"), "crashed") || !strings.Contains(fails[2], "8 of 10 baseline") {
 		t.Errorf("assertions: %q", fails)
 	}
 	checkBars(rep)
@@ -237,4 +238,23 @@ func TestEvalCurve(t *testing.T) {
 	if got != "1: 50.0% (eval 86.0%) n=2; 4: 90.0% (eval 88.1%) n=10" {
 		t.Errorf("got %q", got)
 	}
+}
+
+// FuzzParsers: what the suite reads from /proc, /metrics and varpar eval
+// never panics, whatever it holds.
+func FuzzParsers(f *testing.F) {
+	f.Add([]byte("VmRSS:\t 51234 kB\ngo_goroutines 42\n"))
+	f.Add([]byte(`{"subsets":[{"size":1,"mean":0.8}]}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		parseRSS(b)
+		parseGoroutines(b)
+		if m, err := parseEval(b); err == nil && len(m) == 0 {
+			t.Errorf("no error and no curve")
+		}
+		if len(b) >= 2 {
+			if p, err := pickPrefix(string(b), b); err == nil && !netip.MustParsePrefix("198.18.0.0/15").Contains(p.Addr()) {
+				t.Errorf("%v outside 198.18.0.0/15", p)
+			}
+		}
+	})
 }

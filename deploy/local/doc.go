@@ -2,7 +2,7 @@
 // processes of a built binary on 127.0.0.1, each with free ports, a data
 // directory and a log file under one temporary directory, and a fresh
 // cluster key. It is what `make demo` (varpar demo), the cluster tests of
-// cmd/varpar, bench/cluster and the coming chaos suite stand their
+// cmd/varpar, bench/cluster and the chaos suite (deploy/chaos) stand their
 // clusters up with: start peers (Cluster.Start), wait until they agree on
 // the plan and serve it (Cluster.WaitReady), kill -9 one (Peer.Kill) or stop
 // it gracefully (Peer.Stop), read its last log lines (Peer.Tail, LogTails),
