@@ -24,15 +24,16 @@ type Sample struct {
 	At      time.Time
 	Err     string   // the view could not be read
 	Members []string // sorted
-	Dark    []string // variants no member serves
+	Dark    []string // variants no live member serves (announcing members the suite has killed, frozen or cut off do not count)
 	Settled bool     // every variant served and the plan settled
 	RSSMB   map[string]float64
 }
 
 // Monitor polls until stopped.
 type Monitor struct {
-	watch   func() *api.Client    // whose view to read (may change)
-	pids    func() map[string]int // the peers' processes
+	watch   func() *api.Client     // whose view to read (may change)
+	pids    func() map[string]int  // the peers' processes
+	down    func() map[string]bool // peers the suite has killed, frozen or cut off from the watched one
 	mu      sync.Mutex
 	samples []Sample
 	cancel  context.CancelFunc
@@ -40,9 +41,9 @@ type Monitor struct {
 }
 
 // StartMonitor starts polling.
-func StartMonitor(watch func() *api.Client, pids func() map[string]int) *Monitor {
+func StartMonitor(watch func() *api.Client, pids func() map[string]int, down func() map[string]bool) *Monitor {
 	ctx, cancel := context.WithCancel(context.Background())
-	m := &Monitor{watch: watch, pids: pids, cancel: cancel}
+	m := &Monitor{watch: watch, pids: pids, down: down, cancel: cancel}
 	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()
@@ -81,13 +82,20 @@ func (m *Monitor) poll(ctx context.Context) Sample {
 		s.Members = append(s.Members, mem.Name)
 	}
 	slices.Sort(s.Members)
-	for _, v := range cv.Variants {
-		if len(cv.Serving[v]) == 0 {
-			s.Dark = append(s.Dark, v)
-		}
-	}
+	s.Dark = darkVariants(cv, m.down())
 	s.Settled = cv.AllServed() && local.PlanSettled(cv) == ""
 	return s
+}
+
+// darkVariants are the variants of cv that no member outside down serves.
+func darkVariants(cv *api.ClusterView, down map[string]bool) []string {
+	var out []string
+	for _, v := range cv.Variants {
+		if !slices.ContainsFunc(cv.Serving[v], func(m string) bool { return !down[m] }) {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 // Stop ends the polling and waits for it.

@@ -66,7 +66,11 @@ var Phases = []Phase{
 			if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
 				return nil, nil, nil, err
 			}
-			return []string{v}, func() error { return syscall.Kill(pid, syscall.SIGCONT) }, nil, nil
+			s.setDown(true, v)
+			return []string{v}, func() error {
+				s.setDown(false, v)
+				return syscall.Kill(pid, syscall.SIGCONT)
+			}, nil, nil
 		}},
 	{Name: "partition", Leaves: true, What: "iptables DROP between the last two peers and the rest (the load generator reaches both sides)",
 		Inject: func(ctx context.Context, s *Suite) ([]string, func() error, []string, error) {
@@ -76,7 +80,11 @@ var Phases = []Phase{
 				s.net.Heal(minority)
 				return nil, nil, nil, err
 			}
-			return minority, func() error { return s.net.Heal(minority) }, nil, nil
+			s.setDown(true, minority...) // out of the watched p1's reach
+			return minority, func() error {
+				s.setDown(false, minority...)
+				return s.net.Heal(minority)
+			}, nil, nil
 		}},
 	{Name: "slow-link", What: "tc tbf 128 kbit/s both ways on one peer's link (the one whose loss costs most variants)",
 		Inject: func(ctx context.Context, s *Suite) ([]string, func() error, []string, error) {

@@ -277,7 +277,7 @@ func (r *Report) Markdown() string {
 	if len(r.EvalSubsets) > 0 {
 		b.WriteString(", next to varpar eval's mean over subsets of that size")
 	}
-	b.WriteString(":\n\n")
+	b.WriteString(" (the peer decides early once the variants still out cannot change the class, so easy images end with fewer answers: compare the overall accuracy with eval's all-variant figure, not row by row):\n\n")
 	for _, p := range r.Phases {
 		if p.Skipped == "" {
 			fmt.Fprintf(&b, "- %s: %s\n", p.Name, curveText(p.All.ByAnswered, r.EvalSubsets))

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -28,6 +29,7 @@ type Suite struct {
 	current      map[string]*local.Peer // the running instance of each name
 	all          []*local.Peer          // every instance started
 	killed       map[*local.Peer]bool   // instances the suite ended on purpose
+	down         map[string]bool        // peers killed, frozen or cut off from p1 right now
 	token        string                 // API token file
 	bare         string                 // a family directory holding only family.json
 	family       string                 // "" for the built-in family
@@ -46,7 +48,7 @@ func logf(format string, args ...any) {
 // Run sets the run up, runs the phases and takes everything down.
 func Run(ctx context.Context, o Options) (rep *Report, err error) {
 	start := time.Now()
-	s := &Suite{opt: o, current: map[string]*local.Peer{}, killed: map[*local.Peer]bool{}, log: logf, family: o.Family}
+	s := &Suite{opt: o, current: map[string]*local.Peer{}, killed: map[*local.Peer]bool{}, down: map[string]bool{}, log: logf, family: o.Family}
 	rep = &Report{Machine: machine(), Commit: commit(), Started: start.UTC(), Short: o.Short, Peers: o.Peers,
 		Rate: o.Rate, Deadline: o.Deadline.String(), Windows: fmt.Sprintf("%s baseline, %s fault, %s recovery", o.Base, o.FaultW, o.Recover)}
 	if o.Images == "" {
@@ -193,7 +195,7 @@ func (s *Suite) setup(ctx context.Context) error {
 		return err
 	}
 	s.log("the cluster formed in %.1f s", time.Since(formed).Seconds())
-	s.mon = StartMonitor(func() *api.Client { return s.peer(s.names[0]).API }, s.pids)
+	s.mon = StartMonitor(func() *api.Client { return s.peer(s.names[0]).API }, s.pids, s.downSet)
 	return nil
 }
 
@@ -230,11 +232,31 @@ func (s *Suite) pids() map[string]int {
 	return out
 }
 
+// setDown marks names as out of reach (or back).
+func (s *Suite) setDown(down bool, names ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, n := range names {
+		if down {
+			s.down[n] = true
+		} else {
+			delete(s.down, n)
+		}
+	}
+}
+
+func (s *Suite) downSet() map[string]bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return maps.Clone(s.down)
+}
+
 // kill ends name's process with SIGKILL, on purpose.
 func (s *Suite) kill(name string) error {
 	p := s.peer(name)
 	s.mu.Lock()
 	s.killed[p] = true
+	s.down[name] = true
 	s.mu.Unlock()
 	return p.Kill()
 }
@@ -265,6 +287,7 @@ func (s *Suite) restart(name string, empty bool) error {
 	s.mu.Lock()
 	s.current[name] = ps[0]
 	s.all = append(s.all, ps[0])
+	delete(s.down, name)
 	s.mu.Unlock()
 	return nil
 }
