@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -257,4 +258,28 @@ func FuzzParsers(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestCheckFile: bars checked again on a saved report.
+func TestCheckFile(t *testing.T) {
+	dir := t.TempDir()
+	write := func(rep Report) string {
+		b, _ := json.Marshal(rep)
+		p := dir + "/report.json"
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	ok := Report{Phases: []PhaseReport{{Name: "junk", All: Window{Sent: 5, Answered: 5}}}}
+	if got := checkFile(write(ok)); got != 0 {
+		t.Errorf("all bars met: exit %d", got)
+	}
+	late := Report{Phases: []PhaseReport{{Name: "junk", All: Window{Sent: 5, Answered: 5, Late: 1}}}}
+	if got := checkFile(write(late)); got != 1 {
+		t.Errorf("a late request: exit %d, want 1", got)
+	}
+	if got := checkFile(dir + "/none.json"); got != 2 {
+		t.Errorf("no file: exit %d, want 2", got)
+	}
 }

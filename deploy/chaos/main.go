@@ -62,8 +62,12 @@ func main() {
 	flag.StringVar(&o.Phases, "phases", "", "comma-separated phases to run (default: all; with --short: "+strings.Join(shortPhases, ",")+")")
 	flag.IntVar(&o.Bombs, "bombs", 0, "decompression bombs in the burst (default 16, 4 with --short)")
 	flag.BoolVar(&o.Eval, "eval", false, "run varpar eval first (one thread, a few minutes) to set the accuracy by variants answered next to its subset curve")
+	check := flag.String("check", "", "check issue 10's bars on a report.json written before, print its table and exit (no root needed)")
 	flag.Parse()
 	o.defaults()
+	if *check != "" {
+		os.Exit(checkFile(*check))
+	}
 	if why := preflight(); why != "" {
 		if o.Short {
 			fmt.Printf("SKIP chaos-short: %s (the chaos suite needs root and ip, tc, iptables; CI runs it as root)\n", why)
@@ -91,6 +95,29 @@ func main() {
 		os.Exit(1)
 	}
 	fmt.Println("chaos: PASS")
+}
+
+// checkFile checks the bars on a saved report: 0 when all are met.
+func checkFile(path string) int {
+	b, err := os.ReadFile(path)
+	var rep Report
+	if err == nil {
+		err = json.Unmarshal(b, &rep)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "chaos:", err)
+		return 2
+	}
+	rep.BarsFail = nil
+	for i := range rep.Phases {
+		rep.Phases[i].Bars = nil
+	}
+	checkBars(&rep)
+	fmt.Print(rep.Markdown())
+	if len(rep.BarsFail) > 0 {
+		return 1
+	}
+	return 0
 }
 
 func (o *Options) defaults() {
