@@ -59,7 +59,7 @@ func TestSummarise(t *testing.T) {
 		{Start: t0, LatencyMS: 10, Class: "cat", Label: "cat", Answered: []string{"a", "b"}, QuorumMet: true},
 		{Start: t0, LatencyMS: 30, Class: "dog", Label: "cat", Answered: []string{"a"}, QuorumMet: true},
 		{Start: t0, LatencyMS: 20, Class: "cat", Label: "cat", Answered: []string{"a"}, QuorumMet: false},
-		{Start: t0, LatencyMS: 2150, Status: 503, Reason: "HTTP 503: quorum not reached"},
+		{Start: t0, LatencyMS: 2150, Status: 503, Reason: "HTTP 503: quorum not reached", Peer: "http://p4"},
 		{Start: t0, LatencyMS: 5, Status: 0, Reason: "connection refused", Failovers: 2},
 		{Start: t0, Dropped: true, Reason: "dropped"},
 		{Start: t0, LatencyMS: 9000, Bomb: true, Reason: "timeout"},
@@ -67,6 +67,9 @@ func TestSummarise(t *testing.T) {
 	w := Summarise(recs, 2*time.Second)
 	if w.Sent != 5 || w.Answered != 3 || w.Dropped != 1 || w.Late != 1 || w.BelowQuorum != 1 || w.Failovers != 2 {
 		t.Errorf("got %+v", w)
+	}
+	if w.LateByPeer["http://p4"] != 1 || len(w.LateByPeer) != 1 {
+		t.Errorf("late by peer %v", w.LateByPeer)
 	}
 	if w.Refused["HTTP 503: quorum not reached"] != 1 || w.Refused["connection refused"] != 1 || len(w.Refused) != 2 {
 		t.Errorf("refused %v", w.Refused)
@@ -171,7 +174,7 @@ func TestSendFailsOver(t *testing.T) {
 		clients = append(clients, c)
 	}
 	r := send(context.Background(), clients, 0, []byte("img"), "cat", api.Params{Deadline: time.Second})
-	if r.Reason != "" || r.Status != 200 || r.Failovers != 1 || r.Class != "cat" || !r.QuorumMet {
+	if r.Reason != "" || r.Status != 200 || r.Failovers != 1 || r.Class != "cat" || !r.QuorumMet || r.Peer != live.URL {
 		t.Errorf("got %+v", r)
 	}
 	// Only the dead one: the failure, no failover left.

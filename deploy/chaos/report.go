@@ -19,8 +19,9 @@ type Window struct {
 	Sent        int            `json:"sent"` // sent to a peer (drops apart)
 	Dropped     int            `json:"dropped_by_client"`
 	Answered    int            `json:"answered"`
-	Refused     map[string]int `json:"refused"` // by reason (HTTP refusals and transport failures)
-	Late        int            `json:"late"`    // came back (or timed out) past deadline + LateAllowance
+	Refused     map[string]int `json:"refused"`                // by reason (HTTP refusals and transport failures)
+	Late        int            `json:"late"`                   // came back (or timed out) past deadline + LateAllowance
+	LateByPeer  map[string]int `json:"late_by_peer,omitempty"` // by the API URL the request went to last
 	BelowQuorum int            `json:"answered_below_quorum"`
 	Failovers   int            `json:"client_failovers"`
 	Accuracy    float64        `json:"accuracy"` // of answers whose image had a label; -1: none
@@ -57,6 +58,10 @@ func Summarise(recs []Record, deadline time.Duration) Window {
 		w.Failovers += r.Failovers
 		if r.LatencyMS > limit {
 			w.Late++
+			if w.LateByPeer == nil {
+				w.LateByPeer = map[string]int{}
+			}
+			w.LateByPeer[r.Peer]++
 		}
 		if r.Reason != "" {
 			w.Refused[r.Reason]++

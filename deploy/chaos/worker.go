@@ -43,8 +43,9 @@ type Record struct {
 	Label     string   // the image's class
 	Answered  []string // variants fused
 	QuorumMet bool
-	Failovers int  // peers tried after a connection failure
-	Bomb      bool // a decompression bomb, not a client request
+	Peer      string // the last peer tried (its API URL)
+	Failovers int    // peers tried after a connection failure
+	Bomb      bool   // a decompression bomb, not a client request
 }
 
 // digits are masked in reasons so that equal refusals group.
@@ -73,6 +74,7 @@ func send(ctx context.Context, clients []*api.Client, first int, img []byte, lab
 	end := r.Start.Add(p.Timeout())
 	for try := 0; try < len(clients); try++ {
 		c := clients[(first+try)%len(clients)]
+		r.Peer = c.URL()
 		rctx, cancel := context.WithDeadline(ctx, end)
 		resp, err := c.Classify(rctx, img, p)
 		cancel()
