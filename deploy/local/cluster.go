@@ -22,7 +22,8 @@ import (
 // ErrShutdown is returned by Start after Shutdown.
 var ErrShutdown = errors.New("local: cluster shut down")
 
-// Cluster runs varpar peer processes on 127.0.0.1.
+// Cluster runs varpar peer processes on 127.0.0.1 (or, per Spec, on another
+// address under a wrapper command such as ip netns exec).
 type Cluster struct {
 	exe    string
 	dir    string // cluster.key, logs/, one data directory per peer
@@ -92,7 +93,17 @@ type Spec struct {
 	Seeds     []string // gossip addresses to join (nil: every other peer)
 	Args      []string // more flags for varpar peer (they win over the defaults)
 	TokenFile string   // the API token the client sends
+	// Host, when set, is the address the peer listens on, with the fixed
+	// ports HostPorts (its own network namespace's address: no port there
+	// is taken); "": 127.0.0.1 with free ports.
+	Host string
+	// Wrap, when set, is a command the peer runs under, e.g. ip netns exec
+	// NAME (which execs the peer, so PID, signals and /proc are the peer's).
+	Wrap []string
 }
+
+// HostPorts are the gossip, libp2p and HTTP ports of a peer given a Host.
+var HostPorts = [3]int{7946, 7947, 8080}
 
 // Start launches peers at once. A peer's default seeds are every other
 // peer, of this batch and started before: a peer keeps joining its seeds
@@ -164,14 +175,17 @@ func (c *Cluster) freePort() (int, error) {
 
 // prepare picks a peer's ports and paths.
 func (c *Cluster) prepare(s Spec) (*Peer, error) {
-	var ports [3]int
-	for i := range ports {
-		var err error
-		if ports[i], err = c.freePort(); err != nil {
-			return nil, err
+	ports, host := HostPorts, s.Host
+	if host == "" {
+		host = "127.0.0.1"
+		for i := range ports {
+			var err error
+			if ports[i], err = c.freePort(); err != nil {
+				return nil, err
+			}
 		}
 	}
-	addr := func(port int) string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)) }
+	addr := func(port int) string { return net.JoinHostPort(host, strconv.Itoa(port)) }
 	p := &Peer{Name: s.Name, DataDir: filepath.Join(c.dir, s.Name), LogPath: filepath.Join(c.LogDir(), s.Name+".log"),
 		GossipAddr: addr(ports[0]), P2PAddr: addr(ports[1]), HTTPAddr: addr(ports[2]), exited: make(chan struct{})}
 	client, err := api.NewClient("http://"+p.HTTPAddr, api.WithTokenFile(s.TokenFile), api.WithHTTPClient(c.http))
@@ -200,7 +214,11 @@ func (c *Cluster) launch(p *Peer, s Spec) error {
 		args = append(args, "--seeds", strings.Join(s.Seeds, ","))
 	}
 	args = append(args, s.Args...)
-	if err := p.start(c.exe, args, c.procAttr); err != nil {
+	exe := c.exe
+	if len(s.Wrap) > 0 {
+		exe, args = s.Wrap[0], append(append(slices.Clone(s.Wrap[1:]), c.exe), args...)
+	}
+	if err := p.start(exe, args, c.procAttr); err != nil {
 		return fmt.Errorf("local: %w", err)
 	}
 	return nil

@@ -3,9 +3,12 @@ package local
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -140,4 +143,39 @@ func TestWaitReadyReportsExit(t *testing.T) {
 		t.Errorf("kept %v (%v), want only logs/", entries, err)
 	}
 	os.RemoveAll(c.Dir())
+}
+
+// TestHostAndWrap: a peer given a Host listens there on HostPorts, and one
+// given a Wrap runs under it (env execs the peer, so the PID is the peer's).
+func TestHostAndWrap(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts peer processes (skipped with -short)")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c, err := New(varparBin, "", WithProcAttr(&syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Shutdown(5*time.Second, false)
+	// A random loopback address, so that parallel runs do not collide.
+	host := fmt.Sprintf("127.%d.%d.%d", 1+rand.IntN(250), rand.IntN(256), 2+rand.IntN(250))
+	ps, err := c.Start(Spec{Name: "wrapped", Host: host, Wrap: []string{"env", "VARPAR_WRAPPED=1"}, Args: []string{"--threads", "1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ps[0].HTTPAddr != host+":8080" || ps[0].GossipAddr != host+":7946" {
+		t.Errorf("addresses %s %s", ps[0].HTTPAddr, ps[0].GossipAddr)
+	}
+	if _, err := c.WaitReady(ctx, ps, 45*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	env, err := os.ReadFile("/proc/" + strconv.Itoa(ps[0].PID()) + "/environ")
+	if err != nil || !strings.Contains(string(env), "VARPAR_WRAPPED=1") {
+		t.Errorf("the peer's pid %d does not run under the wrapper (%v)", ps[0].PID(), err)
+	}
+	cmdline, _ := os.ReadFile("/proc/" + strconv.Itoa(ps[0].PID()) + "/cmdline")
+	if !strings.Contains(string(cmdline), "peer") {
+		t.Errorf("pid %d is %q, not the peer", ps[0].PID(), cmdline)
+	}
 }
