@@ -51,6 +51,7 @@ type Peer struct {
 	host    transport  // *p2pnet.Host
 	gossip  membership // *gossip.Gossip
 	sched   *scheduler
+	decode  *decoder
 	httpSrv *http.Server
 	httpLn  net.Listener
 	metrics *metrics
@@ -98,8 +99,9 @@ func New(cfg Config, logger zerolog.Logger) (*Peer, error) {
 		cfg: cfg, log: logger.With().Str("node", cfg.NodeName).Logger(),
 		manifest: man, famDir: famDir, weights: man.FusionWeights(), key: key,
 		index: map[string]int{}, servers: map[string]*server{}, loading: map[string]bool{},
-		kick:  make(chan struct{}, 1),
-		sched: newScheduler(cfg.HedgeDelay, logger.With().Str("node", cfg.NodeName).Str("component", "scheduler").Logger()),
+		kick:   make(chan struct{}, 1),
+		decode: newDecoder(cfg.MaxPixels, cfg.Threads),
+		sched:  newScheduler(cfg.HedgeDelay, logger.With().Str("node", cfg.NodeName).Str("component", "scheduler").Logger()),
 	}
 	for _, w := range p.weights {
 		p.totalWeight += w
@@ -210,6 +212,7 @@ func (p *Peer) Shutdown() error {
 		p.wg.Wait()
 		// Classify calls were cancelled with p.ctx; they end promptly.
 		p.sched.wait()
+		p.decode.wait() // abandoned decodes stop at their next read
 		p.mu.Lock()
 		servers := p.servers
 		p.servers = map[string]*server{}
