@@ -127,6 +127,10 @@ func (d *decoder) prepare(ctx context.Context, data []byte, res []int) (map[int]
 		img, err := nn.DecodeImage(ctxReader{ctx, bytes.NewReader(data)}, d.maxPixels)
 		if err != nil {
 			if ctx.Err() != nil {
+				// Abandoned: what it took so far is a lower bound, and the
+				// estimate must learn from it, or a peer whose decodes all
+				// time out would never refuse them early.
+				d.learn(time.Since(start), px, true)
 				err = fmt.Errorf("%w: passed while decoding", ErrDeadline)
 			} else {
 				err = fmt.Errorf("%w: %w", ErrBadRequest, err)
@@ -145,12 +149,7 @@ func (d *decoder) prepare(ctx context.Context, data []byte, res []int) (map[int]
 				nn.ResizeImage(img, r, out[r])
 			}
 		}
-		if px > 0 {
-			// Moving average, weight 1/4 for the newest.
-			ns := time.Since(start).Nanoseconds() / px
-			old := d.nsPerPixel.Load()
-			d.nsPerPixel.Store(old + (ns-old)/4)
-		}
+		d.learn(time.Since(start), px, false)
 		done <- result{out: out}
 	}()
 	select {
@@ -159,6 +158,21 @@ func (d *decoder) prepare(ctx context.Context, data []byte, res []int) (map[int]
 	case <-ctx.Done():
 		return nil, fmt.Errorf("%w: passed while decoding a %dx%d image", ErrDeadline, cfg.Width, cfg.Height)
 	}
+}
+
+// learn updates the decode-time estimate with a decode of px pixels that
+// took took (at least took, when partial): a moving average, weight 1/4 for
+// the newest.
+func (d *decoder) learn(took time.Duration, px int64, partial bool) {
+	if px <= 0 {
+		return
+	}
+	ns := took.Nanoseconds() / px
+	old := d.nsPerPixel.Load()
+	if partial && ns <= old {
+		return
+	}
+	d.nsPerPixel.Store(old + (ns-old)/4)
 }
 
 // bytesPerPixel is what the decoded image takes in memory per pixel, by the
