@@ -86,7 +86,7 @@ func (d *decoder) prepare(ctx context.Context, data []byte, res []int) (map[int]
 		return nil, fmt.Errorf("%w: %w", ErrBadRequest, err)
 	}
 	px := int64(cfg.Width) * int64(cfg.Height)
-	cost := px * bytesPerPixel(cfg.ColorModel)
+	cost := px * bytesPerPixel(cfg.ColorModel, data)
 	est := time.Duration(px * d.nsPerPixel.Load())
 	dl, ok := ctx.Deadline()
 	if !ok {
@@ -175,16 +175,25 @@ func (d *decoder) learn(took time.Duration, px int64, partial bool) {
 	d.nsPerPixel.Store(old + (ns-old)/4)
 }
 
-// bytesPerPixel is what the decoded image takes in memory per pixel, by the
-// colour model the header declares (JPEG's YCbCr counted as 4:4:4).
-func bytesPerPixel(m color.Model) int64 {
+// bytesPerPixel is what decoding takes in memory per pixel, by the colour
+// model the header declares (JPEG's YCbCr counted as 4:4:4). A progressive
+// JPEG also holds its DCT coefficients while it decodes, 4 bytes a pixel per
+// component; it is recognised by its SOF2 marker anywhere in the file (it
+// cannot occur in entropy-coded data; one in a thumbnail only overcounts).
+func bytesPerPixel(m color.Model, data []byte) int64 {
+	coeffs := int64(0)
+	if bytes.HasPrefix(data, []byte{0xff, 0xd8}) && bytes.Contains(data, []byte{0xff, 0xc2}) {
+		coeffs = 4
+	}
 	switch m {
 	case color.GrayModel:
-		return 1
+		return 1 + coeffs
 	case color.Gray16Model:
 		return 2
 	case color.YCbCrModel:
-		return 3
+		return 3 + 3*coeffs
+	case color.CMYKModel:
+		return 4 + 4*coeffs
 	case color.RGBA64Model, color.NRGBA64Model:
 		return 8
 	}

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"image"
+	"image/color"
+	"image/jpeg"
 	"image/png"
 	"io"
 	"math"
@@ -329,6 +331,32 @@ func TestDeadlineKeptWhileDecoding(t *testing.T) {
 	}
 }
 
+// A white image resizes to values a hair over 255 (float32 filter weights
+// sum to 1 only up to rounding); peers must still accept them.
+func TestWhiteImageResizedIsValid(t *testing.T) {
+	d := newDecoder(1<<20, 1)
+	for _, size := range [][2]int{{31, 31}, {45, 37}, {100, 103}, {97, 200}} {
+		img := image.NewGray(image.Rect(0, 0, size[0], size[1]))
+		for i := range img.Pix {
+			img.Pix[i] = 255
+		}
+		var b bytes.Buffer
+		if err := png.Encode(&b, img); err != nil {
+			t.Fatal(err)
+		}
+		sizes := []int{16, 20, 24, 28, 30, 32}
+		out, err := d.prepare(context.Background(), b.Bytes(), sizes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range sizes {
+			if err := pb.ValidateResizedImage(&pb.ResizedImage{Side: uint32(r), Rgb: out[r]}); err != nil {
+				t.Errorf("white %v resized to %d: %v", size, r, err)
+			}
+		}
+	}
+}
+
 func TestBudget(t *testing.T) {
 	b := newBudget(10, 2)
 	ctx := context.Background()
@@ -364,4 +392,53 @@ func TestBudget(t *testing.T) {
 	if b.used != 0 || b.held != 0 {
 		t.Fatalf("after releasing all: used %d, held %d", b.used, b.held)
 	}
+}
+
+func TestBytesPerPixel(t *testing.T) {
+	baseline, progressive, png := []byte{0xff, 0xd8, 0xff, 0xc0}, []byte{0xff, 0xd8, 0xff, 0xc2}, []byte("\x89PNG\xff\xc2")
+	for _, tt := range []struct {
+		m    color.Model
+		data []byte
+		want int64
+	}{
+		{color.YCbCrModel, baseline, 3}, {color.YCbCrModel, progressive, 15}, {color.GrayModel, progressive, 5},
+		{color.GrayModel, png, 1}, {color.NRGBAModel, png, 4}, {color.NRGBA64Model, png, 8}, {color.Gray16Model, png, 2},
+		{color.Palette{color.Black}, png, 1}, {color.CMYKModel, baseline, 4},
+	} {
+		if got := bytesPerPixel(tt.m, tt.data); got != tt.want {
+			t.Errorf("bytesPerPixel(%T, % x) = %d, want %d", tt.m, tt.data, got, tt.want)
+		}
+	}
+}
+
+// FuzzPrepare: any bytes as a client's image give ErrBadRequest, or inputs
+// that every peer accepts: one per resolution, of the right length, each
+// value in [0, 255] (what ValidateResizedImage asks).
+func FuzzPrepare(f *testing.F) {
+	f.Add(photoPNG(f))
+	f.Add(bombPNG(f, 300, 300))
+	var j bytes.Buffer
+	if err := jpeg.Encode(&j, image.NewGray(image.Rect(0, 0, 9, 5)), nil); err != nil {
+		f.Fatal(err)
+	}
+	f.Add(j.Bytes())
+	f.Add([]byte("garbage"))
+	f.Add([]byte{})
+	d := newDecoder(1<<16, 1)
+	sizes := []int{1, 7, 16}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		out, err := d.prepare(context.Background(), data, sizes)
+		if err != nil {
+			if !errors.Is(err, ErrBadRequest) {
+				t.Fatalf("error %v does not wrap ErrBadRequest", err)
+			}
+			return
+		}
+		for _, r := range sizes {
+			im := &pb.ResizedImage{Side: uint32(r), Rgb: out[r]}
+			if err := pb.ValidateResizedImage(im); err != nil {
+				t.Fatalf("resized to %d: %v", r, err)
+			}
+		}
+	})
 }

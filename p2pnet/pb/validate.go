@@ -136,7 +136,9 @@ func ValidateRawImage(im *RawImage) error {
 }
 
 // ValidateResizedImage checks that an image's side is in range, that its
-// values fill it exactly and that each is a number in [0, 255].
+// values fill it exactly and that each is a number in [0, 256]: a resize of
+// 8-bit pixels gives [0, 255], but its float32 filter weights sum to 1 only
+// up to rounding, so a white image can come out at 255.00008.
 func ValidateResizedImage(im *ResizedImage) error {
 	if im == nil {
 		return invalid("InferRequest.resized is nil")
@@ -149,8 +151,8 @@ func ValidateResizedImage(im *ResizedImage) error {
 	}
 	for i, v := range im.Rgb {
 		// The negated test also rejects NaN.
-		if !(v >= 0 && v <= 255) {
-			return invalid("ResizedImage.rgb[%d] = %v, want 0..255", i, v)
+		if !(v >= 0 && v <= 256) {
+			return invalid("ResizedImage.rgb[%d] = %v, want 0..256", i, v)
 		}
 	}
 	return nil

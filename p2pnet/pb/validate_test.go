@@ -99,8 +99,11 @@ func TestValidateInferRequest(t *testing.T) {
 		{"resized NaN", func(r *InferRequest) {
 			r.Input = &InferRequest_Resized{Resized: &ResizedImage{Side: 1, Rgb: []float32{1, float32(math.NaN()), 2}}}
 		}, false},
-		{"resized over 255", func(r *InferRequest) {
-			r.Input = &InferRequest_Resized{Resized: &ResizedImage{Side: 1, Rgb: []float32{1, 255.5, 2}}}
+		{"resized a hair over 255", func(r *InferRequest) {
+			r.Input = &InferRequest_Resized{Resized: &ResizedImage{Side: 1, Rgb: []float32{1, 255.00008, 2}}}
+		}, true},
+		{"resized over 256", func(r *InferRequest) {
+			r.Input = &InferRequest_Resized{Resized: &ResizedImage{Side: 1, Rgb: []float32{1, 256.5, 2}}}
 		}, false},
 		{"resized negative", func(r *InferRequest) {
 			r.Input = &InferRequest_Resized{Resized: &ResizedImage{Side: 1, Rgb: []float32{-1, 0, 2}}}

@@ -310,7 +310,8 @@ type ResizedImage struct {
 	// Width and height in pixels, 1..1024; the serving peer answers BAD_INPUT
 	// when it is not its variant's resolution.
 	Side uint32 `protobuf:"varint,1,opt,name=side,proto3" json:"side,omitempty"`
-	// side * side * 3 values, each in [0, 255].
+	// side * side * 3 values, each in [0, 255] up to the float rounding of
+	// the filter (receivers accept [0, 256]).
 	Rgb []float32 `protobuf:"fixed32,2,rep,packed,name=rgb,proto3" json:"rgb,omitempty"`
 }
 
