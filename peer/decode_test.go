@@ -287,7 +287,7 @@ func TestDeadlineKeptWhileDecoding(t *testing.T) {
 
 	// The estimate is wrong (a fast decoder): the decode starts and the
 	// answer leaves at the deadline.
-	p.decode.nsPerPixel.Store(0)
+	p.decode.psPerPixel.Store(0)
 	code, body, took := classifyHTTP(t, p, bomb, "deadline_ms=200")
 	t.Logf("estimate 0: %d %s in %v", code, strings.TrimSpace(body), took.Round(time.Millisecond))
 	if code != http.StatusServiceUnavailable || !strings.Contains(body, "deadline") {
@@ -298,9 +298,9 @@ func TestDeadlineKeptWhileDecoding(t *testing.T) {
 	}
 
 	// A measured estimate: refused at once, saying why.
-	p.decode.nsPerPixel.Store(initialNSPerPixel)
+	p.decode.psPerPixel.Store(initialPSPerPixel)
 	code, body, took = classifyHTTP(t, p, bomb, "deadline_ms=200")
-	t.Logf("estimate %d ns/px: %d %s in %v", initialNSPerPixel, code, strings.TrimSpace(body), took.Round(time.Millisecond))
+	t.Logf("estimate %d ps/px: %d %s in %v", initialPSPerPixel, code, strings.TrimSpace(body), took.Round(time.Millisecond))
 	if code != http.StatusServiceUnavailable || !strings.Contains(body, "to decode here") {
 		t.Errorf("deadline_ms=200, estimate over it: got %d %s, want 503 and the estimate", code, body)
 	}
@@ -310,7 +310,7 @@ func TestDeadlineKeptWhileDecoding(t *testing.T) {
 
 	// Six at once at the peer's default deadline: each answers or is
 	// refused by the deadline.
-	p.decode.nsPerPixel.Store(1)
+	p.decode.psPerPixel.Store(1)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	outcomes := map[string]int{}
@@ -448,4 +448,24 @@ func FuzzPrepare(f *testing.F) {
 			}
 		}
 	})
+}
+
+// The decode-time estimate learns from large images only: fixed costs make
+// a small image's time per pixel far higher than a large one's.
+func TestEstimateIgnoresSmallImages(t *testing.T) {
+	d := newDecoder(1<<24, 1)
+	for range 20 {
+		if _, err := d.prepare(context.Background(), photoPNG(t), []int{16, 28}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := d.psPerPixel.Load(); got != initialPSPerPixel {
+		t.Errorf("after small images the estimate is %d ps a pixel, want %d as before", got, initialPSPerPixel)
+	}
+	if _, err := d.prepare(context.Background(), bombPNG(t, 1100, 1000), []int{16}); err != nil {
+		t.Fatal(err)
+	}
+	if got := d.psPerPixel.Load(); got == initialPSPerPixel {
+		t.Errorf("a large image did not move the estimate")
+	}
 }
