@@ -208,15 +208,25 @@ func bytesPerPixel(m color.Model, data []byte) int64 {
 	return 4
 }
 
-// ctxReader fails with ctx's error once ctx ends.
+// ctxReader fails with ctx's error once ctx ends. It hands out at most
+// ctxReadSize bytes a read, so that the decoder asks again often: a bomb's
+// few KB inflate to megabytes of pixels, and the decoder notices the end of
+// ctx only when it reads.
 type ctxReader struct {
 	ctx context.Context
 	r   io.Reader
 }
 
+// ctxReadSize bounds a read: at PNG's best compression ratio (about 1000:1
+// for a blank image) 256 bytes are 256 KB of pixels, a millisecond or so.
+const ctxReadSize = 256
+
 func (c ctxReader) Read(p []byte) (int, error) {
 	if err := c.ctx.Err(); err != nil {
 		return 0, err
+	}
+	if len(p) > ctxReadSize {
+		p = p[:ctxReadSize]
 	}
 	return c.r.Read(p)
 }
