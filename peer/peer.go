@@ -99,10 +99,10 @@ func New(cfg Config, logger zerolog.Logger) (*Peer, error) {
 		cfg: cfg, log: logger.With().Str("node", cfg.NodeName).Logger(),
 		manifest: man, famDir: famDir, weights: man.FusionWeights(), key: key,
 		index: map[string]int{}, servers: map[string]*server{}, loading: map[string]bool{},
-		kick:   make(chan struct{}, 1),
-		decode: newDecoder(cfg.MaxPixels, cfg.Threads),
-		sched:  newScheduler(cfg.HedgeDelay, logger.With().Str("node", cfg.NodeName).Str("component", "scheduler").Logger()),
+		kick:  make(chan struct{}, 1),
+		sched: newScheduler(cfg.HedgeDelay, logger.With().Str("node", cfg.NodeName).Str("component", "scheduler").Logger()),
 	}
+	p.decode = newDecoder(cfg.MaxPixels, cfg.Threads)
 	for _, w := range p.weights {
 		p.totalWeight += w
 	}
@@ -212,7 +212,6 @@ func (p *Peer) Shutdown() error {
 		p.wg.Wait()
 		// Classify calls were cancelled with p.ctx; they end promptly.
 		p.sched.wait()
-		p.decode.wait() // abandoned decodes stop at their next read
 		p.mu.Lock()
 		servers := p.servers
 		p.servers = map[string]*server{}
@@ -223,6 +222,7 @@ func (p *Peer) Shutdown() error {
 		if p.host != nil {
 			p.host.Close()
 		}
+		p.decode.wait() // abandoned decodes stop at their next read
 		p.pool.Close()
 	})
 	return nil
