@@ -2,6 +2,7 @@ package nn_test
 
 import (
 	"errors"
+	"math"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -81,6 +82,36 @@ func TestNewModelSpecMismatch(t *testing.T) {
 		edit(&s)
 		if _, err := nn.NewModel(s, st.Weights(), "w.safetensors"); err == nil {
 			t.Errorf("spec %+v accepted weights of another spec", s)
+		}
+	}
+}
+
+// TopKResized on Resize's output answers exactly as TopK on the image, for
+// every variant of the golden family (each its own resolution).
+func TestRunnerTopKResized(t *testing.T) {
+	dir := filepath.Join("testdata", "golden", "golden10")
+	fam, err := format.LoadFamily(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, v := range fam.Manifest.Variants {
+		img, err := nn.LoadImageFile(filepath.Join(dir, v.ID+".png"), 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := fam.Models[i].NewRunner(nil)
+		k := len(fam.Manifest.Classes)
+		wantIdx, wantVal := make([]int32, k), make([]float32, k)
+		r.TopK(img, wantIdx, wantVal)
+		res := v.Spec.Resolution
+		rgb := make([]float32, res*res*3)
+		nn.ResizeImage(img, res, rgb)
+		gotIdx, gotVal := make([]int32, k), make([]float32, k)
+		r.TopKResized(rgb, gotIdx, gotVal)
+		for j := range wantIdx {
+			if gotIdx[j] != wantIdx[j] || math.Float32bits(gotVal[j]) != math.Float32bits(wantVal[j]) {
+				t.Fatalf("%s: rank %d: got %d %v, want %d %v", v.ID, j, gotIdx[j], gotVal[j], wantIdx[j], wantVal[j])
+			}
 		}
 	}
 }

@@ -61,13 +61,24 @@ var (
 // Anything that is not a JPEG or PNG, or is truncated or corrupt, gives a
 // *FormatError saying so; a read error from r is returned wrapped.
 func DecodeImage(r io.Reader, maxPixels int64) (image.Image, error) {
-	return decodeImage("", r, maxPixels)
+	img, _, err := decodeImage("", r, maxPixels, false)
+	return img, err
+}
+
+// DecodeImageConfig reads only the header of a JPEG or PNG, with the checks
+// and errors of DecodeImage, and returns the declared size and colour model,
+// so that a caller can budget the memory the pixels will take before it
+// decodes them.
+func DecodeImageConfig(r io.Reader, maxPixels int64) (image.Config, error) {
+	_, cfg, err := decodeImage("", r, maxPixels, true)
+	return cfg, err
 }
 
 // DecodeNamedImage is DecodeImage for an image that has a name (an archive
 // member, say): every error names it.
 func DecodeNamedImage(name string, r io.Reader, maxPixels int64) (image.Image, error) {
-	return decodeImage(name, r, maxPixels)
+	img, _, err := decodeImage(name, r, maxPixels, false)
+	return img, err
 }
 
 // LoadImageFile opens and decodes the JPEG or PNG at path, as DecodeImage;
@@ -81,7 +92,8 @@ func LoadImageFile(path string, maxPixels int64) (image.Image, error) {
 	if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() && fi.Size() > MaxImageBytes {
 		return nil, &SizeError{File: path, What: "image file", Size: fi.Size(), Limit: MaxImageBytes}
 	}
-	return decodeImage(path, f, maxPixels)
+	img, _, err := decodeImage(path, f, maxPixels, false)
+	return img, err
 }
 
 // recordingReader remembers the first read error other than io.EOF, so that
@@ -100,7 +112,7 @@ func (rr *recordingReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func decodeImage(name string, r io.Reader, maxPixels int64) (img image.Image, err error) {
+func decodeImage(name string, r io.Reader, maxPixels int64, headerOnly bool) (img image.Image, cfg image.Config, err error) {
 	if maxPixels <= 0 {
 		maxPixels = DefaultMaxPixels
 	}
@@ -139,18 +151,18 @@ func decodeImage(name string, r io.Reader, maxPixels int64) (img image.Image, er
 	case bytes.HasPrefix(magic, jpegMagic):
 		kind, decodeConfig, decode = "jpeg", jpeg.DecodeConfig, jpeg.Decode
 	case rr.err != nil:
-		return nil, readFailed("", rr.err)
+		return nil, image.Config{}, readFailed("", rr.err)
 	case len(magic) == 0:
-		return nil, formatErr("not a JPEG or PNG image: no data")
+		return nil, image.Config{}, formatErr("not a JPEG or PNG image: no data")
 	default:
-		return nil, formatErr("not a JPEG or PNG image (starts with % x)", magic)
+		return nil, image.Config{}, formatErr("not a JPEG or PNG image (starts with % x)", magic)
 	}
 
 	// The stdlib decoders are fuzzed and should never panic; if one does on
 	// some input, a server must answer with an error, not crash.
 	defer func() {
 		if p := recover(); p != nil {
-			img, err = nil, formatErr("corrupt %s image: decoder panicked: %v", kind, p)
+			img, cfg, err = nil, image.Config{}, formatErr("corrupt %s image: decoder panicked: %v", kind, p)
 		}
 	}()
 
@@ -162,32 +174,38 @@ func decodeImage(name string, r io.Reader, maxPixels int64) (img image.Image, er
 		if ihdr, _ := br.Peek(24); len(ihdr) == 24 && string(ihdr[12:16]) == "IHDR" {
 			w, h := binary.BigEndian.Uint32(ihdr[16:]), binary.BigEndian.Uint32(ihdr[20:])
 			if w > 0 && h > 0 && w <= math.MaxInt32 && h <= math.MaxInt32 && uint64(w)*uint64(h) > uint64(maxPixels) {
-				return nil, &PixelBudgetError{File: name, Format: kind, Width: int(w), Height: int(h), Budget: maxPixels}
+				return nil, image.Config{}, &PixelBudgetError{File: name, Format: kind, Width: int(w), Height: int(h), Budget: maxPixels}
 			}
 		}
 	}
 
-	var hdr bytes.Buffer
-	cfg, cerr := decodeConfig(io.TeeReader(br, &hdr))
+	var (
+		hdr  bytes.Buffer
+		cerr error
+	)
+	cfg, cerr = decodeConfig(io.TeeReader(br, &hdr))
 	if cerr != nil {
-		return nil, readFailed(kind, cerr)
+		return nil, image.Config{}, readFailed(kind, cerr)
 	}
 	if cfg.Width <= 0 || cfg.Height <= 0 {
-		return nil, formatErr("%s image declares %dx%d pixels", kind, cfg.Width, cfg.Height)
+		return nil, image.Config{}, formatErr("%s image declares %dx%d pixels", kind, cfg.Width, cfg.Height)
 	}
 	// Both are at most 2^31-1, so the product fits in int64.
 	if px := int64(cfg.Width) * int64(cfg.Height); px > maxPixels {
-		return nil, &PixelBudgetError{File: name, Format: kind, Width: cfg.Width, Height: cfg.Height, Budget: maxPixels}
+		return nil, image.Config{}, &PixelBudgetError{File: name, Format: kind, Width: cfg.Width, Height: cfg.Height, Budget: maxPixels}
+	}
+	if headerOnly {
+		return nil, cfg, nil
 	}
 
 	img, derr := decode(io.MultiReader(&hdr, br))
 	if derr != nil {
-		return nil, readFailed(kind, derr)
+		return nil, image.Config{}, readFailed(kind, derr)
 	}
 	if b := img.Bounds(); b.Dx() != cfg.Width || b.Dy() != cfg.Height {
-		return nil, formatErr("%s image header says %dx%d but decoded %dx%d", kind, cfg.Width, cfg.Height, b.Dx(), b.Dy())
+		return nil, image.Config{}, formatErr("%s image header says %dx%d but decoded %dx%d", kind, cfg.Width, cfg.Height, b.Dx(), b.Dy())
 	}
-	return img, nil
+	return img, cfg, nil
 }
 
 // Resizer converts images to normalised network input, keeping its scratch
@@ -218,6 +236,13 @@ type resampleAxis struct {
 func ImageToTensor(img image.Image, res int, mean, std [3]float32, dst []float32) {
 	r := resizerPool.Get().(*Resizer)
 	r.ToTensor(img, res, mean, std, dst)
+	resizerPool.Put(r)
+}
+
+// ResizeImage is (*Resizer).Resize with a Resizer borrowed from a pool.
+func ResizeImage(img image.Image, res int, dst []float32) {
+	r := resizerPool.Get().(*Resizer)
+	r.Resize(img, res, dst)
 	resizerPool.Put(r)
 }
 
@@ -253,20 +278,28 @@ var resizerPool = sync.Pool{New: func() any { return new(Resizer) }}
 // len(dst) < res*res*3 is a caller bug and panics, like an index out of
 // range. std must be non-zero (Spec.Validate ensures it).
 func (r *Resizer) ToTensor(img image.Image, res int, mean, std [3]float32, dst []float32) {
+	r.Resize(img, res, dst)
+	Normalize(dst[:res*res*3], mean, std)
+}
+
+// Resize is ToTensor without the normalisation: it writes the res×res crop
+// of the resized image into dst[:res*res*3] as RGB on a [0, 255] scale, in
+// float32 (not rounded to 8 bits). Normalize of its output is exactly
+// ToTensor's output, bit for bit, so one peer can resize an image and
+// another finish the preprocessing with the same result. (Rounding the
+// output to 8-bit pixels would not do: resized values have fractions.)
+func (r *Resizer) Resize(img image.Image, res int, dst []float32) {
 	if res < 1 {
-		panic(fmt.Sprintf("nn: Resizer.ToTensor: res %d < 1", res))
+		panic(fmt.Sprintf("nn: Resizer.Resize: res %d < 1", res))
 	}
 	if len(dst) < res*res*3 {
-		panic(fmt.Sprintf("nn: Resizer.ToTensor: dst has %d floats, res %d needs %d", len(dst), res, res*res*3))
+		panic(fmt.Sprintf("nn: Resizer.Resize: dst has %d floats, res %d needs %d", len(dst), res, res*res*3))
 	}
 	dst = dst[:res*res*3]
 	b := img.Bounds()
 	w, h := b.Dx(), b.Dy()
 	if w <= 0 || h <= 0 {
-		for i := range dst {
-			c := i % 3
-			dst[i] = (0 - mean[c]) / std[c]
-		}
+		clear(dst) // black
 		return
 	}
 
@@ -318,7 +351,7 @@ func (r *Resizer) ToTensor(img image.Image, res int, mean, std [3]float32, dst [
 		}
 	}
 
-	// Vertical pass straight into dst, then normalisation in place.
+	// Vertical pass straight into dst.
 	for oy := 0; oy < res; oy++ {
 		o := dst[oy*rowLen : (oy+1)*rowLen]
 		s := r.cy.start[oy] - y0
@@ -339,11 +372,16 @@ func (r *Resizer) ToTensor(img image.Image, res int, mean, std [3]float32, dst [
 				}
 			}
 		}
-		for j := 0; j < len(o); j += 3 {
-			o[j] = (o[j]/255 - mean[0]) / std[0]
-			o[j+1] = (o[j+1]/255 - mean[1]) / std[1]
-			o[j+2] = (o[j+2]/255 - mean[2]) / std[2]
-		}
+	}
+}
+
+// Normalize maps RGB values on a [0, 255] scale (Resize's output) to the
+// network's input in place: v = (v/255 - mean[c]) / std[c], channel c = i%3.
+func Normalize(rgb []float32, mean, std [3]float32) {
+	for j := 0; j+2 < len(rgb); j += 3 {
+		rgb[j] = (rgb[j]/255 - mean[0]) / std[0]
+		rgb[j+1] = (rgb[j+1]/255 - mean[1]) / std[1]
+		rgb[j+2] = (rgb[j+2]/255 - mean[2]) / std[2]
 	}
 }
 

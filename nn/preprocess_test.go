@@ -726,6 +726,11 @@ func FuzzDecodeImage(f *testing.F) {
 		if int64(b.Dx())*int64(b.Dy()) > budget || b.Empty() {
 			t.Fatalf("decoded %v past the %d-pixel budget", b, budget)
 		}
+		// The header alone says the same size.
+		cfg, err := DecodeImageConfig(bytes.NewReader(data), budget)
+		if err != nil || cfg.Width != b.Dx() || cfg.Height != b.Dy() {
+			t.Fatalf("DecodeImageConfig: %+v, %v; DecodeImage gave %v", cfg, err, b)
+		}
 		for _, v := range toTensor(img, 8) {
 			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
 				t.Fatalf("non-finite value %v from %T %v", v, img, b)
@@ -743,4 +748,59 @@ func sameBits(a, b []float32) bool {
 		}
 	}
 	return true
+}
+
+// Resize then Normalize is ToTensor bit for bit, on every pixel type and
+// geometry (down, up, identity, crop): what lets one peer resize and another
+// normalise. Rounding the resized values to 8 bits would not be.
+func TestResizeThenNormalizeIsToTensor(t *testing.T) {
+	rng := rand.New(rand.NewPCG(21, 22))
+	src := randNRGBA(rng, 47, 33, true)
+	var ycc bytes.Buffer
+	if err := jpeg.Encode(&ycc, src, nil); err != nil {
+		t.Fatal(err)
+	}
+	jimg, err := jpeg.Decode(&ycc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	imgs := map[string]image.Image{"nrgba": src, "ycbcr": jimg, "gray": gradient(40, 20, func(x int) uint8 { return uint8(x * 6) }),
+		"generic": genericImage{src}, "exact": randNRGBA(rng, 16, 16, true)}
+	rounded := false
+	for name, img := range imgs {
+		for _, res := range []int{1, 7, 16, 32, 64} {
+			want := toTensor(img, res)
+			got := make([]float32, res*res*3)
+			ResizeImage(img, res, got)
+			eight := make([]float32, len(got))
+			for i, v := range got {
+				eight[i] = float32(math.Round(float64(v)))
+			}
+			Normalize(got, testMean, testStd)
+			if !sameBits(got, want) {
+				t.Errorf("%s at %d: Resize then Normalize differs from ToTensor", name, res)
+			}
+			Normalize(eight, testMean, testStd)
+			if !sameBits(eight, want) {
+				rounded = true
+			}
+		}
+	}
+	if !rounded {
+		t.Errorf("rounding resized values to 8 bits never changed the input; the test images are too easy")
+	}
+}
+
+func TestDecodeImageConfig(t *testing.T) {
+	data := encodePNG(t, image.NewGray16(image.Rect(0, 0, 12, 5)))
+	cfg, err := DecodeImageConfig(bytes.NewReader(data), 0)
+	if err != nil || cfg.Width != 12 || cfg.Height != 5 || cfg.ColorModel != color.Gray16Model {
+		t.Errorf("got %+v, %v; want 12x5 Gray16", cfg, err)
+	}
+	if _, err := DecodeImageConfig(bytes.NewReader(hugePNG(100000, 100000)), 0); !errors.Is(err, ErrPixelBudget) {
+		t.Errorf("huge PNG: got %v, want ErrPixelBudget", err)
+	}
+	if _, err := DecodeImageConfig(strings.NewReader("garbage"), 0); err == nil {
+		t.Errorf("garbage: no error")
+	}
 }

@@ -1,6 +1,9 @@
 package nn
 
-import "image"
+import (
+	"fmt"
+	"image"
+)
 
 // Runner classifies single images with one model: the preprocessing that
 // training and evaluation share, the forward pass, softmax and top-k. It reuses
@@ -44,4 +47,18 @@ func (r *Runner) ProbsTensor(in []float32) []float32 {
 // probabilities into idx and val, most likely first.
 func (r *Runner) TopK(img image.Image, idx []int32, val []float32) {
 	TopK(r.Probs(img), idx, val)
+}
+
+// TopKResized is TopK for an image already resized to the model's resolution
+// (Resize's output, res*res*3 RGB values on a [0, 255] scale): it normalises
+// a copy and gives exactly what TopK gives for the image Resize was given.
+// A rgb of another length is a caller bug and panics.
+func (r *Runner) TopKResized(rgb []float32, idx []int32, val []float32) {
+	s := &r.m.Spec
+	if len(rgb) != len(r.in) {
+		panic(fmt.Sprintf("nn: Runner.TopKResized: %d values, the model takes %d", len(rgb), len(r.in)))
+	}
+	copy(r.in, rgb)
+	Normalize(r.in, s.Mean, s.Std)
+	TopK(r.ProbsTensor(r.in), idx, val)
 }

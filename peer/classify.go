@@ -7,11 +7,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"image"
 	"time"
 
 	"github.com/varpar/varpar/consensus"
-	"github.com/varpar/varpar/nn"
 	"github.com/varpar/varpar/p2pnet"
 	"github.com/varpar/varpar/p2pnet/pb"
 	"github.com/varpar/varpar/peer/api"
@@ -31,11 +29,17 @@ func (p *Peer) handleInfer(ctx context.Context, from p2pnet.PeerID, req *pb.Infe
 	if int(req.K) > classes {
 		return fail(pb.ErrorCode_BAD_INPUT, fmt.Sprintf("k %d, the family has %d classes", req.K, classes))
 	}
-	img, err := decodeInput(req, p.cfg.MaxPixels)
+	in, err := p.inferInput(ctx, s, req)
+	if errors.Is(err, ErrBusy) {
+		return fail(pb.ErrorCode_BUSY, err.Error())
+	}
+	if errors.Is(err, ErrDeadline) {
+		return fail(pb.ErrorCode_DEADLINE, err.Error())
+	}
 	if err != nil {
 		return fail(pb.ErrorCode_BAD_INPUT, err.Error())
 	}
-	ans, code, msg := p.compute(ctx, s, img, int(req.K))
+	ans, code, msg := p.compute(ctx, s, in, int(req.K))
 	if code != pb.ErrorCode_OK {
 		return &pb.InferAnswer{RequestId: req.RequestId, VariantId: req.VariantId, Error: code, Message: msg}
 	}
@@ -50,10 +54,31 @@ func (p *Peer) serverOf(id string) *server {
 	return p.servers[id]
 }
 
-// compute runs img through s, for another peer or for this one, and counts
+// inferInput turns a request's input into what s computes on: a resized
+// image at s's resolution as it came (what peers send), or an encoded or
+// raw image (what older peers send), decoded within the peer's budgets.
+func (p *Peer) inferInput(ctx context.Context, s *server, req *pb.InferRequest) (input, error) {
+	switch in := req.Input.(type) {
+	case *pb.InferRequest_Resized:
+		if int(in.Resized.Side) != s.res {
+			return input{}, fmt.Errorf("%w: image resized to %d, %s takes %d", ErrBadRequest, in.Resized.Side, s.id, s.res)
+		}
+		return input{rgb: in.Resized.Rgb}, nil
+	case *pb.InferRequest_EncodedImage:
+		out, err := p.decode.prepare(ctx, in.EncodedImage, []int{s.res})
+		if err != nil {
+			return input{}, err
+		}
+		return input{rgb: out[s.res]}, nil
+	}
+	img, err := decodeRaw(req, p.cfg.MaxPixels)
+	return input{img: img}, err
+}
+
+// compute runs in through s, for another peer or for this one, and counts
 // the result. A refusal is a code and a message, as the wire carries it.
-func (p *Peer) compute(ctx context.Context, s *server, img image.Image, k int) (*pb.InferAnswer, pb.ErrorCode, string) {
-	ans, err := s.submit(ctx, img, k)
+func (p *Peer) compute(ctx context.Context, s *server, in input, k int) (*pb.InferAnswer, pb.ErrorCode, string) {
+	ans, err := s.submit(ctx, in, k)
 	code, msg := pb.ErrorCode_OK, ""
 	switch {
 	case errors.Is(err, errBusy):
@@ -67,10 +92,10 @@ func (p *Peer) compute(ctx context.Context, s *server, img image.Image, k int) (
 	return ans, code, msg
 }
 
-// callLocal asks this peer's own server of variant: no protobuf, no second
-// decode, and no validation, since the answer is made here from the weights
-// whose hash the store checked.
-func (p *Peer) callLocal(ctx context.Context, variant int, img image.Image, k int) (reply, error) {
+// callLocal asks this peer's own server of variant, with the image resized
+// to its resolution: no protobuf and no validation, since the answer is made
+// here from the weights whose hash the store checked.
+func (p *Peer) callLocal(ctx context.Context, variant int, rgb []float32, k int) (reply, error) {
 	id := p.manifest.Variants[variant].ID
 	s := p.serverOf(id)
 	if s == nil {
@@ -78,19 +103,25 @@ func (p *Peer) callLocal(ctx context.Context, variant int, img image.Image, k in
 		p.metrics.served.WithLabelValues(id, pb.ErrorCode_UNKNOWN_VARIANT.String()).Inc()
 		return reply{}, fmt.Errorf("peer: %s is no longer served here", id)
 	}
-	ans, code, msg := p.compute(ctx, s, img, k)
+	if s.res != p.manifest.Variants[variant].Spec.Resolution {
+		return reply{}, fmt.Errorf("peer: %s here takes %d pixels, the family says %d", id, s.res, p.manifest.Variants[variant].Spec.Resolution)
+	}
+	ans, code, msg := p.compute(ctx, s, input{rgb: rgb}, k)
 	if code != pb.ErrorCode_OK {
 		return reply{}, fmt.Errorf("peer: %s here: %s: %s", id, code, msg)
 	}
 	return reply{Indices: ans.Indices, Probs: ans.Probs, Compute: time.Duration(ans.ComputeUs) * time.Microsecond}, nil
 }
 
-// callRemote asks member, at to, for variant's answer to req, and accepts
-// only an answer that answers req, says OK, comes from the family's weights
-// and names only the family's classes.
-func (p *Peer) callRemote(ctx context.Context, member string, to p2pnet.Remote, variant int, req *pb.InferRequest) (reply, error) {
+// callRemote asks member, at to, for variant's answer to req with the image
+// resized to the variant's resolution (rgb), and accepts only an answer that
+// answers req, says OK, comes from the family's weights and names only the
+// family's classes.
+func (p *Peer) callRemote(ctx context.Context, member string, to p2pnet.Remote, variant int, req *pb.InferRequest, rgb []float32) (reply, error) {
+	v := p.manifest.Variants[variant]
 	r := *req
-	r.VariantId = p.manifest.Variants[variant].ID
+	r.VariantId = v.ID
+	r.Input = &pb.InferRequest_Resized{Resized: &pb.ResizedImage{Side: uint32(v.Spec.Resolution), Rgb: rgb}}
 	ans, err := p.host.Infer(ctx, to, &r)
 	if err != nil {
 		return reply{}, err
@@ -128,9 +159,14 @@ var ErrNoQuorum = errors.New("peer: quorum not reached")
 // ErrBadRequest is wrapped by Classify for a request that can never succeed.
 var ErrBadRequest = errors.New("peer: bad request")
 
-// Classify sends the image to one replica of every live variant (hedging to a
-// second after HedgeDelay), fuses the answers as they come and returns as soon
-// as consensus decides, never after the deadline.
+// Classify decodes the image (within the peer's decoding budgets), sends it
+// resized to one replica of every live variant (hedging to a second after
+// HedgeDelay), fuses the answers as they come and returns as soon as
+// consensus decides, never after the deadline. Besides ErrNoQuorum and
+// ErrBadRequest, it refuses with ErrBusy when it cannot decode the image in
+// time for the others it is decoding, and with ErrDeadline when the deadline
+// cannot be kept (early, when the image would take longer to decode than is
+// left) or passed while decoding.
 func (p *Peer) Classify(ctx context.Context, r Request) (*api.Result, error) {
 	start := time.Now()
 	classes := len(p.manifest.Classes)
@@ -158,18 +194,25 @@ func (p *Peer) Classify(ctx context.Context, r Request) (*api.Result, error) {
 	if p.ctx == nil || p.ctx.Err() != nil {
 		return nil, ErrStopped
 	}
-	// Decoded once here: a bad image is the caller's error, and this peer's
-	// own variants use this copy instead of decoding their own.
-	img, err := nn.DecodeImage(bytes.NewReader(r.Image), p.cfg.MaxPixels)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrBadRequest, err)
-	}
 	ctx, cancel := context.WithTimeout(ctx, deadline)
 	defer cancel()
+	// Decoded once, here, and resized to each resolution the family takes:
+	// a bad image is the caller's error, and no other peer decodes it.
+	sizes := make([]int, len(p.manifest.Variants))
+	for i, v := range p.manifest.Variants {
+		sizes[i] = v.Spec.Resolution
+	}
+	inputs, err := p.decode.prepare(ctx, r.Image, sizes)
+	if err != nil {
+		return nil, err
+	}
+	if ctx.Err() != nil {
+		return nil, fmt.Errorf("%w: passed while decoding", ErrDeadline)
+	}
 	dl, _ := ctx.Deadline()
 	id := newRequestID()
-	req := &pb.InferRequest{RequestId: id, K: uint32(k), DeadlineUnixMs: dl.UnixMilli(),
-		Input: &pb.InferRequest_EncodedImage{EncodedImage: r.Image}}
+	// The input is set per variant, in callRemote.
+	req := &pb.InferRequest{RequestId: id, K: uint32(k), DeadlineUnixMs: dl.UnixMilli()}
 
 	// Calls end with the request, or when the peer shuts down.
 	stop := context.AfterFunc(p.ctx, cancel)
@@ -190,10 +233,11 @@ func (p *Peer) Classify(ctx context.Context, r Request) (*api.Result, error) {
 		}
 	}
 	j.Call = func(ctx context.Context, r replica, variant int) (reply, error) {
+		in := inputs[p.manifest.Variants[variant].Spec.Resolution]
 		if r.Local {
-			return p.callLocal(ctx, variant, img, k)
+			return p.callLocal(ctx, variant, in, k)
 		}
-		return p.callRemote(ctx, r.Name, remotes[r.Name], variant, req)
+		return p.callRemote(ctx, r.Name, remotes[r.Name], variant, req, in)
 	}
 	out, err := p.sched.run(ctx, j)
 	cancel()

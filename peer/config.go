@@ -57,8 +57,9 @@ type Config struct {
 	QueueDepth int `yaml:"queue_depth" flag:"queue-depth" usage:"requests queued per served variant"`
 	// Largest accepted image; default 16 MiB.
 	MaxImageBytes int64 `yaml:"max_image_bytes" flag:"max-image-bytes" usage:"largest accepted image in bytes"`
-	// Pixel budget per image; default 40 megapixels.
-	MaxPixels int64 `yaml:"max_pixels" flag:"max-pixels" usage:"pixel budget per image"`
+	// Pixel budget per image, and what decoding may hold at once (4 bytes a
+	// pixel); default 16 megapixels.
+	MaxPixels int64 `yaml:"max_pixels" flag:"max-pixels" usage:"pixel budget per image (decoding holds at most 4 bytes per pixel of it at once)"`
 	// debug, info, warn, error; default info.
 	LogLevel string `yaml:"log_level" flag:"log-level" usage:"debug, info, warn or error"`
 }
@@ -78,7 +79,7 @@ func DefaultConfig() Config {
 		HedgeDelay:    50 * time.Millisecond, // about the p99 of one variant on a Pi 4
 		QueueDepth:    32,                    // beyond this a request waits too long anyway
 		MaxImageBytes: 16 << 20,              // a 12-megapixel JPEG is about 5 MiB
-		MaxPixels:     40_000_000,            // refused before decoding
+		MaxPixels:     16_000_000,            // a 12 MP photo fits; decoding holds 64 MB at most, room on a 1 GB Pi
 		LogLevel:      "info",
 	}
 }

@@ -26,6 +26,10 @@
 //   - classify.go: Classify, and the call function: a variant this peer
 //     serves goes straight to its server, another peer's answer is checked
 //     before it counts.
+//   - decode.go: a client's image is decoded once, by the peer it was sent
+//     to, within budgets (slots, decoded bytes in flight) and the deadline,
+//     and resized to each variant's resolution: peers send each other only
+//     that (pb.ResizedImage), never the file.
 //   - serve.go: one served variant's queue; store.go: the model store, which
 //     hands out the bytes it has checked so that nothing hashes them twice.
 //

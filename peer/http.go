@@ -1,6 +1,7 @@
 package peer
 
 import (
+	"context"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
@@ -117,14 +118,28 @@ func (p *Peer) serveClassify(w http.ResponseWriter, r *http.Request) {
 		bad(http.StatusBadRequest, err)
 		return
 	}
+	// The deadline counts from here: reading the body, decoding and the
+	// fan-out all fit in it, and the answer leaves when it passes.
+	deadline := time.Duration(dlms) * time.Millisecond
+	if deadline == 0 {
+		deadline = p.cfg.Deadline
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), deadline)
+	defer cancel()
+	dl, _ := ctx.Deadline()
+	http.NewResponseController(w).SetReadDeadline(dl)
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, p.cfg.MaxImageBytes))
 	if err != nil {
 		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
+		switch {
+		case errors.As(err, &mbe):
 			bad(http.StatusRequestEntityTooLarge, fmt.Errorf("image larger than %d bytes", p.cfg.MaxImageBytes))
-			return
+		case time.Now().After(dl):
+			p.metrics.requests.WithLabelValues("deadline").Inc()
+			httpError(w, http.StatusServiceUnavailable, fmt.Sprintf("%v: passed while reading the image", ErrDeadline))
+		default:
+			bad(http.StatusBadRequest, err)
 		}
-		bad(http.StatusBadRequest, err)
 		return
 	}
 	if len(body) == 0 {
@@ -133,7 +148,7 @@ func (p *Peer) serveClassify(w http.ResponseWriter, r *http.Request) {
 	}
 	p.metrics.latency.WithLabelValues("read").Observe(time.Since(start).Seconds())
 	fan := time.Now()
-	res, err := p.Classify(r.Context(), Request{Image: body, K: k, Quorum: quorum, Deadline: time.Duration(dlms) * time.Millisecond})
+	res, err := p.Classify(ctx, Request{Image: body, K: k, Quorum: quorum, Deadline: max(time.Until(dl), time.Nanosecond)})
 	p.metrics.latency.WithLabelValues("fanout").Observe(time.Since(fan).Seconds())
 	p.metrics.latency.WithLabelValues("total").Observe(time.Since(start).Seconds())
 	switch {
@@ -142,6 +157,13 @@ func (p *Peer) serveClassify(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusServiceUnavailable, api.ClassifyAnswer{Error: err.Error(), Result: res})
 	case errors.Is(err, ErrBadRequest):
 		bad(http.StatusBadRequest, err)
+	case errors.Is(err, ErrBusy):
+		p.metrics.requests.WithLabelValues("busy").Inc()
+		w.Header().Set("Retry-After", "1")
+		httpError(w, http.StatusServiceUnavailable, err.Error())
+	case errors.Is(err, ErrDeadline):
+		p.metrics.requests.WithLabelValues("deadline").Inc()
+		httpError(w, http.StatusServiceUnavailable, err.Error())
 	case err != nil:
 		p.metrics.requests.WithLabelValues("error").Inc()
 		httpError(w, http.StatusInternalServerError, err.Error())

@@ -21,7 +21,7 @@ func newMetrics() *metrics {
 	m := &metrics{
 		reg: prometheus.NewRegistry(),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "varpar_requests_total",
-			Help: "Classify requests by outcome (decided, no_quorum, bad_request, unauthorized, error)."}, []string{"outcome"}),
+			Help: "Classify requests by outcome (decided, no_quorum, bad_request, busy, deadline, unauthorized, error)."}, []string{"outcome"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "varpar_request_stage_seconds",
 			Help: "Latency of classify requests by stage (read, fanout, total).", Buckets: buckets}, []string{"stage"}),
 		answering: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "varpar_variants_answering",

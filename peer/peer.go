@@ -55,6 +55,7 @@ type Peer struct {
 	host    transport  // *p2pnet.Host
 	gossip  membership // *gossip.Gossip
 	sched   *scheduler
+	decode  *decoder
 	httpSrv *http.Server
 	httpLn  net.Listener
 	metrics *metrics
@@ -105,6 +106,7 @@ func New(cfg Config, logger zerolog.Logger) (*Peer, error) {
 		kick:  make(chan struct{}, 1),
 		sched: newScheduler(cfg.HedgeDelay, logger.With().Str("node", cfg.NodeName).Str("component", "scheduler").Logger()),
 	}
+	p.decode = newDecoder(cfg.MaxPixels, cfg.Threads)
 	for _, w := range p.weights {
 		p.totalWeight += w
 	}
@@ -225,6 +227,7 @@ func (p *Peer) Shutdown() error {
 		if p.host != nil {
 			p.host.Close()
 		}
+		p.decode.wait() // abandoned decodes stop at their next read
 		p.pool.Close()
 	})
 	return nil

@@ -2,6 +2,7 @@ package peer
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -110,24 +111,23 @@ func TestQuantizeSpeed(t *testing.T) {
 	}
 }
 
-func TestDecodeInputRaw(t *testing.T) {
+func TestDecodeRaw(t *testing.T) {
 	req := &pb.InferRequest{Input: &pb.InferRequest_Raw{Raw: &pb.RawImage{Width: 2, Height: 1, Channels: 3, Pixels: []byte{1, 2, 3, 4, 5, 6}}}}
-	img, err := decodeInput(req, 100)
+	img, err := decodeRaw(req, 100)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if r, g, b, _ := img.At(1, 0).RGBA(); r>>8 != 4 || g>>8 != 5 || b>>8 != 6 {
 		t.Fatalf("pixel (1,0) = %d %d %d", r>>8, g>>8, b>>8)
 	}
-	if _, err := decodeInput(req, 1); err == nil {
+	if _, err := decodeRaw(req, 1); err == nil {
 		t.Fatal("pixel budget not enforced for raw input")
 	}
 	req.Input = &pb.InferRequest_Raw{Raw: &pb.RawImage{Width: 2, Height: 2, Channels: 3, Pixels: []byte{1}}}
-	if _, err := decodeInput(req, 100); err == nil {
+	if _, err := decodeRaw(req, 100); err == nil {
 		t.Fatal("short raw pixels accepted")
 	}
-	req.Input = &pb.InferRequest_EncodedImage{EncodedImage: []byte("nope")}
-	if _, err := decodeInput(req, 100); err == nil {
-		t.Fatal("garbage image accepted")
+	if _, err := newDecoder(100, 1).prepare(context.Background(), []byte("nope"), []int{8}); !errors.Is(err, ErrBadRequest) {
+		t.Fatalf("garbage image: got %v, want ErrBadRequest", err)
 	}
 }

@@ -1,7 +1,6 @@
 package peer
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -21,6 +20,7 @@ import (
 // instead, so the initiator can hedge elsewhere.
 type server struct {
 	id     string
+	res    int // the variant's input resolution
 	shaRaw []byte
 	runner *nn.Runner
 	depth  int64
@@ -35,7 +35,7 @@ type server struct {
 
 func newServer(id string, sha []byte, m *nn.Model, pool *nn.Pool, depth int) *server {
 	classes := m.Classes()
-	s := &server{id: id, shaRaw: sha, runner: m.NewRunner(pool), depth: int64(depth),
+	s := &server{id: id, res: m.Spec.Resolution, shaRaw: sha, runner: m.NewRunner(pool), depth: int64(depth),
 		turn: make(chan struct{}, 1), done: make(chan struct{}),
 		idx: make([]int32, classes), val: make([]float32, classes)}
 	// A first guess until requests are measured: 1 ms per 10M MACs.
@@ -49,11 +49,18 @@ var errBusy = errors.New("busy")
 // errStopped is returned by submit once the server is stopped.
 var errStopped = errors.New("variant no longer served here")
 
-// submit waits for its turn, runs img through the variant and returns the
+// input is what a server computes on: an image resized to its resolution
+// (nn's Resize), or an image of any size that it resizes itself.
+type input struct {
+	rgb []float32
+	img image.Image
+}
+
+// submit waits for its turn, runs in through the variant and returns the
 // top-k answer. It refuses at once when the expected wait (requests ahead
 // times the average compute time) would pass the deadline, or when depth
 // requests are already waiting.
-func (s *server) submit(ctx context.Context, img image.Image, k int) (*pb.InferAnswer, error) {
+func (s *server) submit(ctx context.Context, in input, k int) (*pb.InferAnswer, error) {
 	ahead := s.queued.Add(1)
 	defer s.queued.Add(-1)
 	if ahead > s.depth+1 {
@@ -79,7 +86,11 @@ func (s *server) submit(ctx context.Context, img image.Image, k int) (*pb.InferA
 		return nil, fmt.Errorf("deadline passed while queued: %w", err)
 	}
 	start := time.Now()
-	s.runner.TopK(img, s.idx[:k], s.val[:k])
+	if in.rgb != nil {
+		s.runner.TopKResized(in.rgb, s.idx[:k], s.val[:k])
+	} else {
+		s.runner.TopK(in.img, s.idx[:k], s.val[:k])
+	}
 	took := time.Since(start)
 	// Exponential moving average, weight 1/8 for the newest.
 	old := s.computeNS.Load()
@@ -103,11 +114,8 @@ func (s *server) stop() {
 	s.turn <- struct{}{}
 }
 
-// decodeInput turns a request's input into an image, within the budgets.
-func decodeInput(req *pb.InferRequest, maxPixels int64) (image.Image, error) {
-	if enc := req.GetEncodedImage(); enc != nil {
-		return nn.DecodeImage(bytes.NewReader(enc), maxPixels)
-	}
+// decodeRaw turns a request's raw image into an image, within the budget.
+func decodeRaw(req *pb.InferRequest, maxPixels int64) (image.Image, error) {
 	raw := req.GetRaw()
 	if raw == nil {
 		return nil, errors.New("no input")

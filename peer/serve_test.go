@@ -46,7 +46,7 @@ func testServer(t *testing.T, depth int) (*server, image.Image) {
 func TestServerAnswersLikeTheRunner(t *testing.T) {
 	s, img := testServer(t, 4)
 	defer s.stop()
-	ans, err := s.submit(context.Background(), img, 3)
+	ans, err := s.submit(context.Background(), input{img: img}, 3)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +73,7 @@ func TestServerBusyWhenTheQueueIsFull(t *testing.T) {
 	errs := make(chan error, depth+1)
 	for range depth + 1 {
 		go func() {
-			_, err := s.submit(context.Background(), img, 1)
+			_, err := s.submit(context.Background(), input{img: img}, 1)
 			errs <- err
 		}()
 	}
@@ -84,7 +84,7 @@ func TestServerBusyWhenTheQueueIsFull(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond)
 	}
-	if _, err := s.submit(context.Background(), img, 1); !errors.Is(err, errBusy) {
+	if _, err := s.submit(context.Background(), input{img: img}, 1); !errors.Is(err, errBusy) {
 		t.Fatalf("request past the queue depth: got %v, want errBusy", err)
 	}
 	release()
@@ -105,7 +105,7 @@ func TestServerBusyWhenTheDeadlineCannotBeMet(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	if _, err := s.submit(ctx, img, 1); !errors.Is(err, errBusy) {
+	if _, err := s.submit(ctx, input{img: img}, 1); !errors.Is(err, errBusy) {
 		t.Fatalf("got %v, want errBusy", err)
 	}
 	if took := time.Since(start); took > 50*time.Millisecond {
@@ -121,7 +121,7 @@ func TestServerWaitEndsAtTheDeadline(t *testing.T) {
 	defer release()
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	_, err := s.submit(ctx, img, 1)
+	_, err := s.submit(ctx, input{img: img}, 1)
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("got %v, want a deadline error", err)
 	}
@@ -133,7 +133,7 @@ func TestServerStopFailsWaitersAndWaitsForTheRunningOne(t *testing.T) {
 	errs := make(chan error, 3)
 	for range 3 {
 		go func() {
-			_, err := s.submit(context.Background(), img, 1)
+			_, err := s.submit(context.Background(), input{img: img}, 1)
 			errs <- err
 		}()
 	}
@@ -159,7 +159,7 @@ func TestServerStopFailsWaitersAndWaitsForTheRunningOne(t *testing.T) {
 	}
 	release()
 	<-stopped
-	if _, err := s.submit(context.Background(), img, 1); !errors.Is(err, errStopped) {
+	if _, err := s.submit(context.Background(), input{img: img}, 1); !errors.Is(err, errStopped) {
 		t.Fatalf("submit after stop: got %v, want errStopped", err)
 	}
 }

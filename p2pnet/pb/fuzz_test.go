@@ -23,6 +23,9 @@ func FuzzInferRequest(f *testing.F) {
 	raw := validRequest()
 	raw.Input = &InferRequest_Raw{Raw: &RawImage{Width: 2, Height: 2, Channels: 1, Pixels: []byte{1, 2, 3, 4}}}
 	f.Add(mustMarshal(f, raw))
+	resized := validRequest()
+	resized.Input = &InferRequest_Resized{Resized: &ResizedImage{Side: 1, Rgb: []float32{0, 127.5, 255}}}
+	f.Add(mustMarshal(f, resized))
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var r InferRequest

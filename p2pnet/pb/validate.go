@@ -11,14 +11,15 @@ import (
 // protocol: a peer never sends a message that breaks them, and drops one that
 // does.
 const (
-	MaxIDLen      = 64        // request and variant IDs, bytes
-	MaxMessageLen = 1024      // error messages, bytes
-	MaxK          = 1024      // largest k in a request
-	MaxTimeoutMs  = 600_000   // largest timeout_ms in a request (10 minutes)
-	MaxClassIndex = 1<<24 - 1 // largest class index in an answer
-	MaxImageSide  = 8192      // largest width or height of a RawImage
-	MaxChunkData  = 1 << 20   // largest data field of a WeightsChunk
-	SHA256Len     = 32        // raw SHA-256 digest, bytes
+	MaxIDLen       = 64        // request and variant IDs, bytes
+	MaxMessageLen  = 1024      // error messages, bytes
+	MaxK           = 1024      // largest k in a request
+	MaxTimeoutMs   = 600_000   // largest timeout_ms in a request (10 minutes)
+	MaxClassIndex  = 1<<24 - 1 // largest class index in an answer
+	MaxImageSide   = 8192      // largest width or height of a RawImage
+	MaxResizedSide = 1024      // largest side of a ResizedImage
+	MaxChunkData   = 1 << 20   // largest data field of a WeightsChunk
+	SHA256Len      = 32        // raw SHA-256 digest, bytes
 
 	// MaxMetaSize is memberlist's limit on node metadata.
 	MaxMetaSize = 512
@@ -100,6 +101,8 @@ func ValidateInferRequest(r *InferRequest) error {
 		}
 	case *InferRequest_Raw:
 		return ValidateRawImage(in.Raw)
+	case *InferRequest_Resized:
+		return ValidateResizedImage(in.Resized)
 	case nil:
 		return invalid("InferRequest has no input")
 	default:
@@ -128,6 +131,29 @@ func ValidateRawImage(im *RawImage) error {
 	if len(im.Pixels) != want {
 		return invalid("RawImage.pixels has %d bytes, %dx%dx%d needs %d",
 			len(im.Pixels), im.Width, im.Height, im.Channels, want)
+	}
+	return nil
+}
+
+// ValidateResizedImage checks that an image's side is in range, that its
+// values fill it exactly and that each is a number in [0, 256]: a resize of
+// 8-bit pixels gives [0, 255], but its float32 filter weights sum to 1 only
+// up to rounding, so a white image can come out at 255.00008.
+func ValidateResizedImage(im *ResizedImage) error {
+	if im == nil {
+		return invalid("InferRequest.resized is nil")
+	}
+	if im.Side < 1 || im.Side > MaxResizedSide {
+		return invalid("ResizedImage.side = %d, want 1..%d", im.Side, MaxResizedSide)
+	}
+	if want := int(im.Side) * int(im.Side) * 3; len(im.Rgb) != want {
+		return invalid("ResizedImage.rgb has %d values, %dx%dx3 needs %d", len(im.Rgb), im.Side, im.Side, want)
+	}
+	for i, v := range im.Rgb {
+		// The negated test also rejects NaN.
+		if !(v >= 0 && v <= 256) {
+			return invalid("ResizedImage.rgb[%d] = %v, want 0..256", i, v)
+		}
 	}
 	return nil
 }

@@ -87,6 +87,29 @@ func TestValidateInferRequest(t *testing.T) {
 		{"raw huge sides", func(r *InferRequest) {
 			r.Input = &InferRequest_Raw{Raw: &RawImage{Width: math.MaxUint32, Height: math.MaxUint32, Channels: 4}}
 		}, false},
+		{"valid resized", func(r *InferRequest) {
+			r.Input = &InferRequest_Resized{Resized: &ResizedImage{Side: 2, Rgb: []float32{0, 1.5, 255, 3, 4, 5, 6, 7, 8, 9, 10, 11}}}
+		}, true},
+		{"nil resized", func(r *InferRequest) { r.Input = &InferRequest_Resized{} }, false},
+		{"resized zero side", func(r *InferRequest) { r.Input = &InferRequest_Resized{Resized: &ResizedImage{}} }, false},
+		{"resized huge side", func(r *InferRequest) {
+			r.Input = &InferRequest_Resized{Resized: &ResizedImage{Side: math.MaxUint32}}
+		}, false},
+		{"resized short", func(r *InferRequest) {
+			r.Input = &InferRequest_Resized{Resized: &ResizedImage{Side: 1, Rgb: []float32{1, 2}}}
+		}, false},
+		{"resized NaN", func(r *InferRequest) {
+			r.Input = &InferRequest_Resized{Resized: &ResizedImage{Side: 1, Rgb: []float32{1, float32(math.NaN()), 2}}}
+		}, false},
+		{"resized a hair over 255", func(r *InferRequest) {
+			r.Input = &InferRequest_Resized{Resized: &ResizedImage{Side: 1, Rgb: []float32{1, 255.00008, 2}}}
+		}, true},
+		{"resized over 256", func(r *InferRequest) {
+			r.Input = &InferRequest_Resized{Resized: &ResizedImage{Side: 1, Rgb: []float32{1, 256.5, 2}}}
+		}, false},
+		{"resized negative", func(r *InferRequest) {
+			r.Input = &InferRequest_Resized{Resized: &ResizedImage{Side: 1, Rgb: []float32{-1, 0, 2}}}
+		}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
