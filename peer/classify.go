@@ -63,7 +63,7 @@ func (p *Peer) compute(ctx context.Context, s *server, img image.Image, k int) (
 	case err != nil:
 		code, msg = pb.ErrorCode_DEADLINE, err.Error()
 	}
-	p.metrics.served.WithLabelValues(s.id, code.String()).Inc()
+	p.metrics.served.WithLabelValues(s.id, inferenceResult(code, err)).Inc()
 	return ans, code, msg
 }
 

@@ -84,6 +84,8 @@ type scheduler struct {
 	hedge time.Duration
 	log   zerolog.Logger
 	now   func() time.Time // the clock of suspicion back-offs
+	// metrics, if set, counts suspicions and probes.
+	metrics *metrics
 
 	// A replica's first suspicion lasts minBackoff; each failed probe
 	// doubles it, up to maxBackoff.
@@ -299,6 +301,13 @@ func (s *scheduler) callReplica(ctx context.Context, variant int, r replica, cal
 		st.latency += (took - st.latency) / 4
 	}
 	s.mu.Unlock()
+	if probe && s.metrics != nil {
+		result := "suspected"
+		if err == nil {
+			result = "trusted"
+		}
+		s.metrics.probes.WithLabelValues(result).Inc()
+	}
 	switch {
 	case err == nil:
 		s.trust(key, took)

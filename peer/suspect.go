@@ -93,6 +93,9 @@ func (s *scheduler) suspectFor(key replicaKey, failed bool, why string) {
 	backoff := st.backoff
 	s.mu.Unlock()
 	if !was {
+		if s.metrics != nil {
+			s.metrics.suspected.Inc()
+		}
 		s.log.Info().Str("replica", key.member).Int("variant", key.variant).Str("why", why).
 			Dur("backoff", backoff).Msg("replica suspected: asked last until probed")
 	}
