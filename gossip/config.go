@@ -76,8 +76,15 @@ type Config struct {
 	// accept a member whose Name matches the one it collides with.
 	AcceptMember func(Member) error
 	// Logger receives this package's logs and memberlist's, whose "[LEVEL]"
-	// prefixes become zerolog levels (component=memberlist).
+	// prefixes become zerolog levels (component=memberlist). The lines about
+	// packets and streams refused are rate-limited (log.go).
 	Logger zerolog.Logger
+	// OnRejected, if set, is called for every packet or stream memberlist
+	// refused, with the reason: decrypt (not sealed with the cluster key:
+	// junk, or a node with another key), label, checksum, malformed,
+	// queue_full or stream. It is called on memberlist's goroutines and must
+	// be fast (a counter's Inc).
+	OnRejected func(reason string)
 
 	// Failure detection (memberlist's SWIM with Lifeguard). A node that stops
 	// answering is probed within about a ProbeInterval, fails the probe by

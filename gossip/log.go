@@ -3,6 +3,8 @@ package gossip
 import (
 	"log"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/rs/zerolog"
 )
@@ -10,18 +12,109 @@ import (
 // memberlist logs through a *log.Logger, one Printf per line, each starting
 // with a level in brackets ("[WARN] memberlist: ..."). logWriter turns those
 // lines into zerolog events so that nothing is printed raw.
+//
+// Anyone who can send a datagram to the gossip port makes memberlist log a
+// line (junk, or a node with another key: "Decrypt packet failed"), so those
+// lines, the rejections, are counted (Config.OnRejected) and rate-limited:
+// at most rejectLogBurst lines per reason per rejectLogEvery, the first line
+// after a quiet spell saying how many were suppressed. An SD card then sees
+// a few lines a minute, not thousands a second.
 type logWriter struct {
-	log zerolog.Logger
+	log      zerolog.Logger
+	rejected func(reason string) // nil: not counted
+	now      func() time.Time
+
+	mu      sync.Mutex
+	windows map[string]*logWindow // by reason
 }
 
-func newStdLogger(l zerolog.Logger) *log.Logger {
-	return log.New(logWriter{log: l.With().Str("component", "memberlist").Logger()}, "", 0)
+// logWindow is one reason's rate-limit window.
+type logWindow struct {
+	start      time.Time
+	logged     int // lines logged in this window
+	suppressed int // lines left out since the last logged line
 }
 
-func (w logWriter) Write(p []byte) (int, error) {
+const (
+	rejectLogBurst = 3                // rejection lines logged per reason per window
+	rejectLogEvery = 10 * time.Second // the window
+)
+
+func newStdLogger(l zerolog.Logger, rejected func(reason string)) *log.Logger {
+	return log.New(newLogWriter(l.With().Str("component", "memberlist").Logger(), rejected, time.Now), "", 0)
+}
+
+func newLogWriter(l zerolog.Logger, rejected func(reason string), now func() time.Time) *logWriter {
+	return &logWriter{log: l, rejected: rejected, now: now, windows: map[string]*logWindow{}}
+}
+
+func (w *logWriter) Write(p []byte) (int, error) {
 	level, msg := parseLogLine(string(p))
-	w.log.WithLevel(level).Msg(msg)
+	reason := rejectReason(msg)
+	if reason == "" {
+		w.log.WithLevel(level).Msg(msg)
+		return len(p), nil
+	}
+	if w.rejected != nil {
+		w.rejected(reason)
+	}
+	if suppressed, ok := w.admit(reason); ok {
+		e := w.log.WithLevel(level).Str("rejected", reason)
+		if suppressed > 0 {
+			e = e.Int("suppressed", suppressed)
+		}
+		e.Msg(msg)
+	}
 	return len(p), nil
+}
+
+// admit reports whether a line of reason may be logged now and, if so, how
+// many of its lines were suppressed before it.
+func (w *logWriter) admit(reason string) (int, bool) {
+	now := w.now()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	win := w.windows[reason]
+	if win == nil {
+		win = &logWindow{start: now}
+		w.windows[reason] = win
+	}
+	if now.Sub(win.start) >= rejectLogEvery {
+		win.start, win.logged = now, 0
+	}
+	if win.logged >= rejectLogBurst {
+		win.suppressed++
+		return 0, false
+	}
+	win.logged++
+	n := win.suppressed
+	win.suppressed = 0
+	return n, true
+}
+
+// rejectReason names why memberlist refused a packet or stream, from its log
+// message, or returns "" for a line that is not such a refusal. Reasons:
+// decrypt (not sealed with the cluster key), label, checksum, malformed (no
+// message memberlist can decode), queue_full (dropped under load) and stream
+// (a TCP stream that failed otherwise).
+func rejectReason(msg string) string {
+	has := func(s string) bool { return strings.Contains(msg, s) }
+	switch {
+	case has("Decrypt packet failed"), has("decrypt"), has("Failed to decrypt"):
+		return "decrypt"
+	case has("label"):
+		return "label"
+	case has("invalid checksum"):
+		return "checksum"
+	case has("handler queue full"):
+		return "queue_full"
+	case has("Failed to decode"), has("missing message type"), has("not supported"), has("invalid msgType"),
+		has("Failed to decompress"), has("truncated messages"), has("Failed to receive user message"):
+		return "malformed"
+	case has("failed to receive"):
+		return "stream"
+	}
+	return ""
 }
 
 // parseLogLine splits one memberlist log line into a level and a message.

@@ -62,3 +62,7 @@ func inferenceResult(code pb.ErrorCode, err error) string {
 	}
 	return code.String()
 }
+
+// gossipRejected counts a gossip packet or stream refused (gossip.Config's
+// OnRejected).
+func (m *metrics) gossipRejected(reason string) { m.gossipBad.WithLabelValues(reason).Inc() }

@@ -2,6 +2,7 @@ package peer
 
 import (
 	"context"
+	"net"
 	"testing"
 	"time"
 
@@ -35,6 +36,31 @@ func TestInferenceCancelledIsNotDeadline(t *testing.T) {
 	}{{"cancelled", 1}, {"DEADLINE", 1}} {
 		if got := testutil.ToFloat64(p.metrics.served.WithLabelValues(s.id, c.result)); got != c.want {
 			t.Errorf("varpar_inferences_total{result=%q} = %v, want %v", c.result, got, c.want)
+		}
+	}
+}
+
+// TestGossipJunkCounted: datagrams not sealed with the cluster key, sent to
+// a peer's gossip port, count in varpar_gossip_rejected_total{reason="decrypt"}.
+func TestGossipJunkCounted(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a peer")
+	}
+	p := startPeers(t, 1)[0]
+	defer p.Shutdown()
+	conn, err := net.Dial("udp", p.GossipAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	const sent = 50
+	for range sent {
+		conn.Write([]byte("junk junk junk junk"))
+	}
+	got := func() float64 { return testutil.ToFloat64(p.metrics.gossipBad.WithLabelValues("decrypt")) }
+	for deadline := time.Now().Add(5 * time.Second); got() < sent; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("varpar_gossip_rejected_total{reason=\"decrypt\"} = %v after %d junk datagrams", got(), sent)
 		}
 	}
 }
