@@ -3,10 +3,11 @@ package gossip
 import (
 	"log"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/varpar/varpar/internal/ratelog"
 )
 
 // memberlist logs through a *log.Logger, one Printf per line, each starting
@@ -22,17 +23,7 @@ import (
 type logWriter struct {
 	log      zerolog.Logger
 	rejected func(reason string) // nil: not counted
-	now      func() time.Time
-
-	mu      sync.Mutex
-	windows map[string]*logWindow // by reason
-}
-
-// logWindow is one reason's rate-limit window.
-type logWindow struct {
-	start      time.Time
-	logged     int // lines logged in this window
-	suppressed int // lines left out since the last logged line
+	limit    *ratelog.Limiter    // by reason
 }
 
 const (
@@ -45,7 +36,7 @@ func newStdLogger(l zerolog.Logger, rejected func(reason string)) *log.Logger {
 }
 
 func newLogWriter(l zerolog.Logger, rejected func(reason string), now func() time.Time) *logWriter {
-	return &logWriter{log: l, rejected: rejected, now: now, windows: map[string]*logWindow{}}
+	return &logWriter{log: l, rejected: rejected, limit: ratelog.New(rejectLogBurst, rejectLogEvery, now)}
 }
 
 func (w *logWriter) Write(p []byte) (int, error) {
@@ -58,7 +49,7 @@ func (w *logWriter) Write(p []byte) (int, error) {
 	if w.rejected != nil {
 		w.rejected(reason)
 	}
-	if suppressed, ok := w.admit(reason); ok {
+	if suppressed, ok := w.limit.Admit(reason); ok {
 		e := w.log.WithLevel(level).Str("rejected", reason)
 		if suppressed > 0 {
 			e = e.Int("suppressed", suppressed)
@@ -66,30 +57,6 @@ func (w *logWriter) Write(p []byte) (int, error) {
 		e.Msg(msg)
 	}
 	return len(p), nil
-}
-
-// admit reports whether a line of reason may be logged now and, if so, how
-// many of its lines were suppressed before it.
-func (w *logWriter) admit(reason string) (int, bool) {
-	now := w.now()
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	win := w.windows[reason]
-	if win == nil {
-		win = &logWindow{start: now}
-		w.windows[reason] = win
-	}
-	if now.Sub(win.start) >= rejectLogEvery {
-		win.start, win.logged = now, 0
-	}
-	if win.logged >= rejectLogBurst {
-		win.suppressed++
-		return 0, false
-	}
-	win.logged++
-	n := win.suppressed
-	win.suppressed = 0
-	return n, true
 }
 
 // rejectReason names why memberlist refused a packet or stream, from its log
