@@ -35,7 +35,7 @@ func TestParseLogLine(t *testing.T) {
 // What memberlist prints reaches zerolog, at its level, and nothing else.
 func TestStdLoggerGoesToZerolog(t *testing.T) {
 	var buf bytes.Buffer
-	l := newStdLogger(zerolog.New(&buf).Level(zerolog.InfoLevel))
+	l := newStdLogger(zerolog.New(&buf).Level(zerolog.InfoLevel), nil)
 	l.Printf("[DEBUG] memberlist: dropped at info level")
 	l.Printf("[WARN] memberlist: Got ping for unexpected node %s", "x")
 	got := strings.TrimSpace(buf.String())

@@ -4,15 +4,21 @@ import (
 	"context"
 	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/libp2p/go-libp2p/gologshim"
 	"github.com/rs/zerolog"
+
+	"github.com/varpar/varpar/internal/ratelog"
 )
 
 // RouteLibp2pLogs sends go-libp2p's own log records (log/slog, one logger per
 // subsystem) to log, with component=libp2p and the subsystem as "logger".
 // libp2p is chatty below warning level, so its info records appear only when
-// log is at debug level and its debug records never do.
+// log is at debug level and its debug records never do. Records with the
+// same message are rate-limited (anyone can open connections to the libp2p
+// port): at most logBurst per logEvery, the next one saying how many were
+// suppressed.
 //
 // Call it once, early in main: go-libp2p's loggers choose their handler the
 // first time they log, and keep it.
@@ -23,11 +29,19 @@ func RouteLibp2pLogs(log zerolog.Logger) {
 // slogHandler is a log/slog handler writing to a zerolog logger.
 type slogHandler struct {
 	log    zerolog.Logger
-	attrs  []slog.Attr // from WithAttrs, already qualified by their group
-	prefix string      // the open groups, "a.b."
+	limit  *ratelog.Limiter // by message; shared by the handler's copies
+	attrs  []slog.Attr      // from WithAttrs, already qualified by their group
+	prefix string           // the open groups, "a.b."
 }
 
-func newSlogHandler(log zerolog.Logger) *slogHandler { return &slogHandler{log: log} }
+const (
+	logBurst = 3                // records with one message written per window
+	logEvery = 10 * time.Second // the window
+)
+
+func newSlogHandler(log zerolog.Logger) *slogHandler {
+	return &slogHandler{log: log, limit: ratelog.New(logBurst, logEvery, nil)}
+}
 
 // level maps a slog level to the zerolog level it is logged at, and to
 // zerolog.Disabled for the records left out.
@@ -53,9 +67,19 @@ func (h *slogHandler) Handle(_ context.Context, r slog.Record) error {
 	if zl == zerolog.Disabled {
 		return nil
 	}
+	if zl < h.log.GetLevel() || zl < zerolog.GlobalLevel() {
+		return nil // not to be written: not to be counted against the limit either
+	}
+	suppressed, ok := h.limit.Admit(r.Message)
+	if !ok {
+		return nil
+	}
 	e := h.log.WithLevel(zl)
 	if e == nil {
 		return nil
+	}
+	if suppressed > 0 {
+		e = e.Int("suppressed", suppressed)
 	}
 	for _, a := range h.attrs {
 		e = addAttr(e, "", a)

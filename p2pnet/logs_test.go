@@ -43,3 +43,21 @@ func TestSlogHandlerWritesZerolog(t *testing.T) {
 		t.Fatalf("at debug level: got %q, want the info record only, at debug", buf.String())
 	}
 }
+
+// TestSlogHandlerRateLimits: a warning repeated (one per junk connection)
+// is written logBurst times per window, not once per record; another
+// message has its own window.
+func TestSlogHandlerRateLimits(t *testing.T) {
+	var buf bytes.Buffer
+	log := slog.New(newSlogHandler(zerolog.New(&buf).Level(zerolog.InfoLevel))).With("logger", "swarm2")
+	for range 1000 {
+		log.Warn("failed to negotiate security protocol", "err", "junk")
+	}
+	log.Error("another message")
+	if n := bytes.Count(buf.Bytes(), []byte("failed to negotiate")); n != logBurst {
+		t.Errorf("%d lines for 1000 repeated warnings, want %d", n, logBurst)
+	}
+	if !bytes.Contains(buf.Bytes(), []byte("another message")) {
+		t.Errorf("another message was held back:\n%s", buf.String())
+	}
+}

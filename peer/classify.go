@@ -88,7 +88,7 @@ func (p *Peer) compute(ctx context.Context, s *server, in input, k int) (*pb.Inf
 	case err != nil:
 		code, msg = pb.ErrorCode_DEADLINE, err.Error()
 	}
-	p.metrics.served.WithLabelValues(s.id, code.String()).Inc()
+	p.metrics.served.WithLabelValues(s.id, inferenceResult(code, err)).Inc()
 	return ans, code, msg
 }
 

@@ -205,33 +205,3 @@ func (p *Peer) Cluster() api.ClusterView {
 func (p *Peer) serveCluster(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, p.Cluster())
 }
-
-// Ready reports whether the peer serves every variant the plan gives it and
-// the cluster serves at least one variant (so a classify can succeed).
-func (p *Peer) Ready() (bool, string) {
-	cv := p.Cluster()
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if len(p.view) == 0 {
-		return false, "no membership view yet"
-	}
-	for _, id := range p.plan.Serving[p.cfg.NodeName] {
-		if p.servers[id] == nil {
-			return false, "loading variant " + id
-		}
-	}
-	for _, ms := range cv.Serving {
-		if len(ms) > 0 {
-			return true, "ok"
-		}
-	}
-	return false, "no variant is served in the cluster"
-}
-
-func (p *Peer) serveReady(w http.ResponseWriter, r *http.Request) {
-	if ok, why := p.Ready(); !ok {
-		httpError(w, http.StatusServiceUnavailable, why)
-		return
-	}
-	io.WriteString(w, "ok\n")
-}

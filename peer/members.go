@@ -43,6 +43,7 @@ func (p *Peer) startMembership() error {
 	cfg.OnChange = p.wake
 	cfg.AcceptMember = p.acceptMember
 	cfg.Logger = p.log.With().Str("component", "gossip").Logger()
+	cfg.OnRejected = p.metrics.gossipRejected
 	g, err := gossip.New(cfg)
 	if err != nil {
 		return err

@@ -60,6 +60,7 @@ type Peer struct {
 	httpLn  net.Listener
 	metrics *metrics
 	speed   float64
+	ready   readiness // what Ready remembers (ready.go)
 
 	mu      sync.Mutex
 	servers map[string]*server // variant id → server
@@ -155,6 +156,7 @@ func (p *Peer) Start() (err error) {
 	}
 	p.pool = nn.NewPool(p.cfg.Threads)
 	p.metrics = newMetrics()
+	p.sched.metrics = p.metrics
 	p.speed = probeSpeed(p)
 
 	if p.host, err = p.startTransport(); err != nil {
@@ -262,6 +264,7 @@ func (p *Peer) reconcile() {
 	plan := consensus.Assign(p.members(view), p.variants())
 	mine := plan.Serving[p.cfg.NodeName]
 
+	p.observeReady(view, plan)
 	p.mu.Lock()
 	p.view, p.plan = view, plan
 	want := map[string]bool{}

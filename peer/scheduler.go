@@ -2,6 +2,8 @@ package peer
 
 import (
 	"context"
+	"errors"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -62,6 +64,14 @@ type replicaKey struct {
 type replicaStats struct {
 	outstanding int
 	latency     time.Duration // moving average of successful calls
+
+	// Suspicion, learnt from this peer's own calls (suspect.go's rules),
+	// independent of gossip's failure detector: a suspect is asked last
+	// until suspectUntil, then probed.
+	suspect      bool
+	suspectUntil time.Time
+	backoff      time.Duration // the current suspicion's length; doubles while probes fail
+	probing      int           // probe calls out
 }
 
 // scheduler fans a request out to one replica of every variant that has one,
@@ -73,6 +83,13 @@ type replicaStats struct {
 type scheduler struct {
 	hedge time.Duration
 	log   zerolog.Logger
+	now   func() time.Time // the clock of suspicion back-offs
+	// metrics, if set, counts suspicions and probes.
+	metrics *metrics
+
+	// A replica's first suspicion lasts minBackoff; each failed probe
+	// doubles it, up to maxBackoff.
+	minBackoff, maxBackoff time.Duration
 
 	mu    sync.Mutex
 	stats map[replicaKey]*replicaStats
@@ -83,18 +100,22 @@ type scheduler struct {
 }
 
 func newScheduler(hedge time.Duration, log zerolog.Logger) *scheduler {
-	return &scheduler{hedge: hedge, log: log, stats: map[replicaKey]*replicaStats{}}
+	return &scheduler{hedge: hedge, log: log, now: time.Now, minBackoff: suspectBackoff, maxBackoff: suspectMaxBackoff,
+		stats: map[replicaKey]*replicaStats{}}
 }
 
 // wait returns once every call the scheduler started has returned.
 func (s *scheduler) wait() { s.calls.Wait() }
 
-// order returns the replicas of variant best first: the local one, then by
-// fewest calls outstanding, then by lowest latency; ties keep their order.
+// order returns the replicas of variant best first: a suspect due for its
+// probe, then the replicas not suspected, the suspects last; within each, the
+// local one first, then by fewest calls outstanding, then by lowest latency;
+// ties keep their order.
 func (s *scheduler) order(variant int, reps []replica) []replica {
 	out := append([]replica(nil), reps...)
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	now := s.now()
 	score := func(r replica) (int, time.Duration) {
 		st := s.stats[replicaKey{r.Name, variant}]
 		if st == nil {
@@ -103,6 +124,10 @@ func (s *scheduler) order(variant int, reps []replica) []replica {
 		return st.outstanding, st.latency
 	}
 	sort.SliceStable(out, func(a, b int) bool {
+		ra, rb := s.standingLocked(replicaKey{out[a].Name, variant}, now), s.standingLocked(replicaKey{out[b].Name, variant}, now)
+		if ra != rb {
+			return ra < rb
+		}
 		if out[a].Local != out[b].Local {
 			return out[a].Local
 		}
@@ -149,12 +174,16 @@ func (s *scheduler) run(ctx context.Context, j job) (outcome, error) {
 	// after the decision never blocks.
 	results := make(chan result, len(j.Replicas))
 	var outstanding []int
+	optional := map[int]bool{} // variants with no replica above suspicion
 	for v, reps := range j.Replicas {
 		if len(reps) == 0 {
 			continue
 		}
 		outstanding = append(outstanding, v)
 		reps = s.order(v, reps)
+		if !s.anyTrusted(v, reps) {
+			optional[v] = true
+		}
 		s.calls.Add(1)
 		go func() {
 			defer s.calls.Done()
@@ -168,6 +197,15 @@ func (s *scheduler) run(ctx context.Context, j job) (outcome, error) {
 		dec, err := consensus.Decide(tally, out.Scores)
 		if err != nil {
 			return out, err
+		}
+		if dec.Outcome == consensus.Pending && len(optional) > 0 {
+			// The suspects' variants are asked, but not waited for once
+			// the others decide without them.
+			without := tally
+			without.Outstanding = slices.DeleteFunc(slices.Clone(tally.Outstanding), func(v int) bool { return optional[v] })
+			if d, err := consensus.Decide(without, out.Scores); err == nil && d.Outcome == consensus.Decided {
+				dec, dec.Early = d, true
+			}
 		}
 		if dec.Outcome != consensus.Pending {
 			out.Decision = dec
@@ -213,6 +251,14 @@ func (s *scheduler) callVariant(ctx context.Context, variant int, reps []replica
 		case r := <-got:
 			pending--
 			if r.err == nil {
+				// The replicas asked before it and still out are slower
+				// than their peer: suspected, so that the next requests
+				// do not wait the hedge delay for them.
+				for _, slow := range reps[:tried] {
+					if slow.Name != r.member {
+						s.slowerThan(replicaKey{slow.Name, variant}, r.member)
+					}
+				}
 				return r
 			}
 			last = r
@@ -238,18 +284,46 @@ func (s *scheduler) callReplica(ctx context.Context, variant int, r replica, cal
 		s.stats[key] = st
 	}
 	st.outstanding++
+	probe := st.suspect && !s.now().Before(st.suspectUntil)
+	if probe {
+		st.probing++
+	}
 	s.mu.Unlock()
 	start := time.Now()
 	rep, err := call(ctx, r, variant)
 	took := time.Since(start)
 	s.mu.Lock()
 	st.outstanding--
+	if probe {
+		st.probing--
+	}
 	if err == nil {
 		st.latency += (took - st.latency) / 4
 	}
 	s.mu.Unlock()
-	if err != nil && ctx.Err() == nil {
-		s.log.Debug().Err(err).Str("replica", r.Name).Int("variant", variant).Msg("replica failed")
+	if probe && s.metrics != nil {
+		result := "suspected"
+		if err == nil {
+			result = "trusted"
+		}
+		s.metrics.probes.WithLabelValues(result).Inc()
+	}
+	switch {
+	case err == nil:
+		s.trust(key, took)
+	case errors.Is(ctx.Err(), context.Canceled):
+		// Cancelled by this peer: decided without it, or the client left.
+		// That proves nothing, except for a probe, which had to answer in
+		// time to be trusted again.
+		if probe {
+			s.suspectFor(key, false, "probe cancelled before it answered")
+		}
+	default:
+		// Failed, or still out at the deadline.
+		s.suspectFor(key, true, err.Error())
+		if ctx.Err() == nil {
+			s.log.Debug().Err(err).Str("replica", r.Name).Int("variant", variant).Msg("replica failed")
+		}
 	}
 	return result{variant: variant, member: r.Name, reply: rep, err: err}
 }

@@ -276,3 +276,148 @@ func TestSchedulerForgetsDepartedMembers(t *testing.T) {
 		t.Errorf("after forgetting a: %v", s.stats)
 	}
 }
+
+// fakeClock is the scheduler's clock of back-offs, moved by the test.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// says answers class c with probability p.
+func says(c int32, p float32) func(context.Context) (reply, error) {
+	return func(context.Context) (reply, error) {
+		return reply{Indices: []int32{c}, Probs: []float32{p}, Compute: time.Millisecond}, nil
+	}
+}
+
+// TestSchedulerRoutesAroundATimedOutReplica: a replica still out at the last
+// request's deadline is not asked first on the next (it was, before the
+// scheduler learnt from its calls, and the request waited the hedge delay or
+// the whole deadline); after the back-off it is probed, first, and trusted
+// again once it answers; a probe that fails doubles the back-off.
+func TestSchedulerRoutesAroundATimedOutReplica(t *testing.T) {
+	s := newTestScheduler(t, time.Hour) // no hedging: only the order decides who is asked
+	clock := &fakeClock{now: time.Unix(1e9, 0)}
+	s.now = clock.Now
+	f := newFakeCluster()
+	f.do["a"], f.do["b"] = stuck, answers(1)
+	reps := []replica{{Name: "a"}, {Name: "b"}}
+	ask := func(deadline time.Duration) (outcome, string) {
+		t.Helper()
+		n := len(f.recorded())
+		ctx, cancel := context.WithTimeout(context.Background(), deadline)
+		defer cancel()
+		out, err := s.run(ctx, job{Replicas: [][]replica{reps}, Weights: []float64{1}, Classes: 3, Quorum: 1, Call: f.call})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.wait() // the calls cancelled have returned, and the scheduler learnt from them
+		return out, f.recorded()[n].replica
+	}
+	if out, first := ask(100 * time.Millisecond); first != "a" || out.Decision.Outcome != consensus.NoQuorum {
+		t.Fatalf("first request: asked %s first, %v; want a (the order given), no quorum at the deadline", first, out.Decision.Outcome)
+	}
+	start := time.Now()
+	out, first := ask(5 * time.Second)
+	if first != "b" || out.Decision.Outcome != consensus.Decided || out.Arrivals[0].Member != "b" {
+		t.Fatalf("after a timed out: asked %s first, %v from %q; want b first, decided by b", first, out.Decision.Outcome, out.Arrivals[0].Member)
+	}
+	if took := time.Since(start); took > time.Second {
+		t.Errorf("request after a timed out took %v", took)
+	}
+	if _, first := ask(5 * time.Second); first != "b" {
+		t.Errorf("within the back-off: asked %s first, want b", first)
+	}
+
+	// The back-off over, a (now well again) is probed first and trusted.
+	f.mu.Lock()
+	f.do["a"] = answers(1)
+	f.mu.Unlock()
+	clock.Add(suspectBackoff)
+	if out, first := ask(5 * time.Second); first != "a" || out.Arrivals[0].Member != "a" {
+		t.Fatalf("after the back-off: asked %s first, answer from %q; want the probe to a", first, out.Arrivals[0].Member)
+	}
+	if s.suspected(replicaKey{"a", 0}) {
+		t.Errorf("a answered its probe but is still suspected")
+	}
+
+	// Suspected again; a failing probe doubles the back-off.
+	f.mu.Lock()
+	f.do["a"] = fails
+	f.mu.Unlock()
+	ask(5 * time.Second) // a is trusted and first again (its latency is the lowest): it fails, b answers
+	clock.Add(suspectBackoff)
+	if _, first := ask(5 * time.Second); first != "a" {
+		t.Fatalf("after the back-off: asked %s first, want the probe to a", first)
+	}
+	clock.Add(suspectBackoff) // half the doubled back-off
+	if _, first := ask(5 * time.Second); first != "b" {
+		t.Errorf("a failed its probe, back-off doubled: asked %s first after %v, want b", first, suspectBackoff)
+	}
+	clock.Add(suspectBackoff)
+	if _, first := ask(5 * time.Second); first != "a" {
+		t.Errorf("after the doubled back-off: asked %s first, want the probe to a", first)
+	}
+}
+
+// TestSchedulerDoesNotWaitForASuspectedSoleReplica: a variant whose only
+// replica timed out is still asked, but the next request decides without it
+// once the other variants decide the answer, instead of waiting its deadline;
+// it is still waited for when the quorum needs it.
+func TestSchedulerDoesNotWaitForASuspectedSoleReplica(t *testing.T) {
+	s := newTestScheduler(t, time.Hour)
+	s.now = (&fakeClock{now: time.Unix(1e9, 0)}).Now // no back-off ends
+	f := newFakeCluster()
+	// b and c disagree, so that a's answer could decide: without suspicion
+	// the request has to wait for a.
+	f.do["a"], f.do["b"], f.do["c"] = stuck, says(1, 0.9), says(2, 0.8)
+	j := job{Replicas: [][]replica{{{Name: "a"}}, {{Name: "b"}}, {{Name: "c"}}}, Weights: []float64{1, 1, 1},
+		Classes: 3, Quorum: 2, Call: f.call}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	out, err := s.run(ctx, j)
+	cancel()
+	s.wait() // the call to a has returned, and the scheduler learnt from it
+	if err != nil || out.Decision.Outcome != consensus.Decided || out.Decision.Early {
+		t.Fatalf("first request: %v early %v, %v; want decided at the deadline with b and c", out.Decision.Outcome, out.Decision.Early, err)
+	}
+
+	const deadline = 3 * time.Second
+	ctx, cancel = context.WithTimeout(context.Background(), deadline)
+	defer cancel()
+	n := len(f.recorded())
+	start := time.Now()
+	out, err = s.run(ctx, j)
+	took := time.Since(start)
+	if err != nil || out.Decision.Outcome != consensus.Decided || out.Decision.Class != 1 || !out.Decision.Early {
+		t.Fatalf("a suspected: %+v, %v; want decided early, class 1", out.Decision, err)
+	}
+	if took > deadline/3 {
+		t.Errorf("a suspected: the request took %v of its %v deadline; it should not wait for a", took, deadline)
+	}
+	s.wait() // the calls run on; the request did not wait for them
+	if !slices.ContainsFunc(f.recorded()[n:], func(c fakeCall) bool { return c.replica == "a" }) {
+		t.Errorf("a suspected but the only replica of variant 0: it should still be asked")
+	}
+
+	// Quorum 3 needs a: waited for up to the deadline, as before.
+	j.Quorum = 3
+	ctx, cancel = context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	start = time.Now()
+	out, err = s.run(ctx, j)
+	if took := time.Since(start); err != nil || out.Decision.Outcome != consensus.NoQuorum || took < 180*time.Millisecond {
+		t.Fatalf("quorum 3 with a suspected: %v after %v, %v; want no quorum at the 200ms deadline", out.Decision.Outcome, took, err)
+	}
+}

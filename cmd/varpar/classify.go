@@ -15,17 +15,19 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/varpar/varpar/deploy/load"
 	"github.com/varpar/varpar/peer/api"
 )
 
 func newClassifyCmd() *cobra.Command {
 	var (
-		peerURL, tokenFile string
-		p                  api.Params
-		asJSON             bool
+		peerURLs  []string
+		tokenFile string
+		p         api.Params
+		asJSON    bool
 	)
 	cmd := &cobra.Command{
-		Use:   "classify --peer URL [--k K] [--deadline D] [--quorum Q] [--token-file F] [--json] IMAGE...",
+		Use:   "classify --peer URL[,URL...] [--k K] [--deadline D] [--quorum Q] [--token-file F] [--json] IMAGE...",
 		Short: "Classify images with a running cluster, through one peer's HTTP API",
 		Long: `Send each JPEG or PNG image to a peer's POST /v1/classify. The peer fans the image
 out to the live variants of the cluster and fuses their top-k answers. For each image,
@@ -33,12 +35,14 @@ prints the class, its confidence, the variants that answered and those missing, 
 the decision came early (before every variant answered) and the peer's latency; with
 --json, the peer's JSON answer with an "image" field, one object per line.
 
+With several --peer URLs, each image goes to the first peer that can be reached: a
+peer refusing the connection (stopped, restarting) is skipped for a few seconds.
 --k, --quorum and --deadline default to the peer's own settings. A request the peer
 refuses (a bad image, too few variants answering) is reported with the peer's error
 text; the exit status is then 1, after every image has been tried.`,
 		Args: usageArgs(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, images []string) error {
-			if peerURL == "" {
+			if len(peerURLs) == 0 {
 				return usagef("--peer URL is required (the peer's HTTP API, e.g. http://127.0.0.1:8080)")
 			}
 			if err := checkParams(p); err != nil {
@@ -46,7 +50,7 @@ text; the exit status is then 1, after every image has been tried.`,
 			}
 			hc := &http.Client{Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 4, IdleConnTimeout: 30 * time.Second}, Timeout: p.Timeout()}
 			defer hc.CloseIdleConnections()
-			c, err := newClient(peerURL, tokenFile, hc)
+			c, err := newPool(peerURLs, tokenFile, hc)
 			if err != nil {
 				return err
 			}
@@ -65,7 +69,7 @@ text; the exit status is then 1, after every image has been tried.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&peerURL, "peer", "", "the peer's HTTP API (http://host:port)")
+	f.StringSliceVar(&peerURLs, "peer", nil, "the peers' HTTP APIs (comma-separated http://host:port), tried in order")
 	addParamsFlags(f, &p)
 	f.StringVar(&tokenFile, "token-file", "", "file holding the API bearer token")
 	f.BoolVar(&asJSON, "json", false, "print the peer's JSON answer, one object per line")
@@ -75,7 +79,7 @@ text; the exit status is then 1, after every image has been tried.`,
 // classifyOne sends one image and prints the answer. A refused request is an
 // error naming the image; with asJSON its JSON body is printed as well, since
 // a 503 still says which variants answered.
-func classifyOne(ctx context.Context, c *api.Client, path string, p api.Params, asJSON bool, out io.Writer) error {
+func classifyOne(ctx context.Context, c load.Classifier, path string, p api.Params, asJSON bool, out io.Writer) error {
 	img, err := os.ReadFile(path)
 	if err != nil {
 		return err // *PathError names the image
@@ -150,16 +154,17 @@ func checkParams(p api.Params) error {
 	return nil
 }
 
-// newClient makes a client of the peer at --peer rawURL; a URL it cannot
-// use is a usage error.
-func newClient(rawURL, tokenFile string, hc *http.Client) (*api.Client, error) {
+// newPool makes a client of the peers at --peer rawURLs that fails over
+// between them; a URL it cannot use is a usage error.
+func newPool(rawURLs []string, tokenFile string, hc *http.Client) (*api.Pool, error) {
+	for _, u := range rawURLs {
+		if _, err := api.ParseURL(u); err != nil {
+			return nil, usagef("--peer %q: want http://host:port", u)
+		}
+	}
 	opts := []api.Option{api.WithTokenFile(tokenFile)}
 	if hc != nil {
 		opts = append(opts, api.WithHTTPClient(hc))
 	}
-	c, err := api.NewClient(rawURL, opts...)
-	if errors.Is(err, api.ErrBadURL) {
-		return nil, usagef("--peer %q: want http://host:port", rawURL)
-	}
-	return c, err
+	return api.NewPool(rawURLs, 0, opts...)
 }

@@ -165,3 +165,25 @@ func TestWithImageField(t *testing.T) {
 		}
 	}
 }
+
+// stoppedPeerURL is the address of a peer that has stopped: connection
+// refused.
+func stoppedPeerURL(t *testing.T) string {
+	t.Helper()
+	srv := httptest.NewServer(http.NotFoundHandler())
+	srv.Close()
+	return srv.URL
+}
+
+// TestClassifyFailsOver: with a stopped peer first among several, classify
+// still answers, through the next peer.
+func TestClassifyFailsOver(t *testing.T) {
+	fake := &fakePeer{}
+	srv := httptest.NewServer(fake)
+	defer srv.Close()
+	good := writeFile(t, filepath.Join(t.TempDir(), "good.png"), "any bytes: the fake peer does not decode")
+	out, errOut, code := run(t, "classify", "--peer", stoppedPeerURL(t)+","+srv.URL, good, good)
+	if code != 0 || strings.Count(out, ": 7 (0.9500)") != 2 {
+		t.Fatalf("first peer stopped: exit %d, stdout %q, stderr %q; want both images classified by the second", code, out, errOut)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"hash/crc32"
 	"image/png"
 	"io"
@@ -39,7 +40,18 @@ func TestClusterKeyAndToken(t *testing.T) {
 		local.Spec{Name: "b"})
 	x := startPeers(t, c, local.Spec{Name: "x", Key: otherKey, Seeds: []string{ps[0].GossipAddr, ps[1].GossipAddr}})[0]
 	waitReady(t, c, ps)
-	waitReady(t, c, []*local.Peer{x})
+	// x serves every variant itself, but is not ready: no member of the
+	// cluster it was told to join (its seeds) sees it.
+	for deadline := time.Now().Add(readyTimeout); ; time.Sleep(150 * time.Millisecond) {
+		var ae *api.Error
+		err := x.API.Ready(context.Background())
+		if errors.As(err, &ae) && ae.Status == http.StatusServiceUnavailable && strings.Contains(ae.Msg, "another member") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("x, with another key: readyz %v; want 503, waiting for another member", err)
+		}
+	}
 	for i := range 10 {
 		resp, _ := classifyAt(t, ps[i%2], img, api.Params{Quorum: 1})
 		if resp.Status != http.StatusOK {

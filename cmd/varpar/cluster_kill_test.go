@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/varpar/varpar/deploy/local"
+	"github.com/varpar/varpar/gossip"
 	"github.com/varpar/varpar/peer/api"
 )
 
@@ -110,6 +111,10 @@ func TestClusterSurvivesKill(t *testing.T) {
 	time.Sleep(500 * time.Millisecond)
 	stopSenders()
 
+	// Gossip declares a member dead at the earliest a confirmed suspicion
+	// after it stops answering: no re-plan before that.
+	g := gossip.DefaultConfig()
+	replanAfter := time.Duration(g.SuspicionMult) * g.ProbeInterval
 	before, during, after := 0, 0, 0
 	for _, r := range records {
 		if r.err != "" || r.status != http.StatusOK {
@@ -122,7 +127,7 @@ func TestClusterSurvivesKill(t *testing.T) {
 		switch {
 		case r.start.Before(killedAt):
 			before++
-		case r.start.Before(recoveredAt.Add(-5 * time.Second)):
+		case r.start.Before(killedAt.Add(replanAfter)) && r.start.Before(recoveredAt):
 			// Before the re-plan could have happened: the dead peer's
 			// variants cannot answer.
 			during++

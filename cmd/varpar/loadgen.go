@@ -101,28 +101,25 @@ func runLoadgen(cmd *cobra.Command, o loadgenOpts) error {
 	counter := &load.ByteCounter{}
 	hc := &http.Client{Transport: counter.Transport(o.concurrency), Timeout: o.params.Timeout()}
 	defer hc.CloseIdleConnections()
-	var clients []*api.Client
-	for _, u := range o.peers {
-		c, err := newClient(u, o.tokenFile, hc)
-		if err != nil {
-			return err
-		}
-		clients = append(clients, c)
+	pool, err := newPool(o.peers, o.tokenFile, hc)
+	if err != nil {
+		return err
 	}
-	// Request i goes to peer i mod n, or to one drawn by --seed.
+	// Request i goes to peer i mod n, or to one drawn by --seed; a peer that
+	// cannot be reached is failed over to the next.
 	pick := rand.New(rand.NewPCG(o.seed, 0x9e3779b97f4a7c15))
 	var pickMu sync.Mutex
-	peerFor := func(i int) *api.Client {
+	peerFor := func(i int) api.Entry {
 		if o.spread != "random" {
-			return clients[i%len(clients)]
+			return pool.From(i)
 		}
 		pickMu.Lock()
 		defer pickMu.Unlock()
-		return clients[pick.IntN(len(clients))]
+		return pool.From(pick.IntN(pool.Len()))
 	}
 	errOut := cmd.ErrOrStderr()
 	if o.healthz {
-		fmt.Fprintf(errOut, "sending %d GET /healthz over %s to %d peers\n", total, o.duration, len(clients))
+		fmt.Fprintf(errOut, "sending %d GET /healthz over %s to %d peers\n", total, o.duration, pool.Len())
 		return finishLoadgen(cmd, o, counter, nil, func(ctx context.Context, i int) load.Outcome {
 			return load.SendHealthz(ctx, peerFor(i))
 		})
@@ -135,7 +132,7 @@ func runLoadgen(cmd *cobra.Command, o loadgenOpts) error {
 		return err
 	}
 	fmt.Fprintf(errOut, "loaded %s: %d images (%d distinct to send) in %.1fs; sending %d requests over %s to %d peers\n",
-		o.images, w.Size, w.Distinct(), time.Since(start).Seconds(), total, o.duration, len(clients))
+		o.images, w.Size, w.Distinct(), time.Since(start).Seconds(), total, o.duration, pool.Len())
 
 	send := func(ctx context.Context, i int) load.Outcome {
 		img, label := w.Request(i)

@@ -206,3 +206,26 @@ func TestLoadgenOrder(t *testing.T) {
 		t.Errorf("the peer got other images than seed 7's first 15")
 	}
 }
+
+// TestLoadgenFailsOver: with one of two peers stopped, every request is
+// answered by the other: none fails with "connection refused".
+func TestLoadgenFailsOver(t *testing.T) {
+	images := writeImageFolder(t, 5)
+	live := &labelPeer{}
+	srv := httptest.NewServer(live)
+	defer srv.Close()
+	for _, spread := range []string{"roundrobin", "random"} {
+		out, errOut, code := run(t, "loadgen", "--peer", stoppedPeerURL(t)+","+srv.URL, "--images", images, "--rate", "100",
+			"--duration", "200ms", "--concurrency", "4", "--spread", spread, "--json")
+		if code != 0 {
+			t.Fatalf("exit %d: %s", code, errOut)
+		}
+		var s load.Summary
+		if err := json.Unmarshal([]byte(out), &s); err != nil {
+			t.Fatalf("%v in %q", err, out)
+		}
+		if s.Sent == 0 || s.Successes+s.Errors["HTTP 503"] != s.Sent || len(s.Errors) > 1 {
+			t.Errorf("--spread %s, one peer stopped: %+v; want every request answered by the live peer (errors %v)", spread, s, s.Errors)
+		}
+	}
+}

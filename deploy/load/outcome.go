@@ -29,9 +29,21 @@ type Outcome struct {
 	Timings  map[string]api.VariantTiming // per answering variant
 }
 
+// Classifier sends classify requests: an *api.Client (one peer), or an
+// *api.Pool or api.Entry (several peers, failing over when one cannot be
+// reached).
+type Classifier interface {
+	Classify(ctx context.Context, img []byte, p api.Params) (*api.ClassifyResponse, error)
+}
+
+// Getter sends GET requests, as Classifier's implementations do.
+type Getter interface {
+	Get(ctx context.Context, path string) (int, []byte, error)
+}
+
 // SendClassify sends one image whose class name is label ("" if unknown)
 // and records its outcome.
-func SendClassify(ctx context.Context, c *api.Client, img []byte, label string, p api.Params) Outcome {
+func SendClassify(ctx context.Context, c Classifier, img []byte, label string, p api.Params) Outcome {
 	o := Outcome{Start: time.Now(), Label: label}
 	resp, err := c.Classify(ctx, img, p)
 	o.Latency = time.Since(o.Start)
@@ -51,7 +63,7 @@ func SendClassify(ctx context.Context, c *api.Client, img []byte, label string, 
 }
 
 // SendHealthz sends one GET /healthz and records its outcome.
-func SendHealthz(ctx context.Context, c *api.Client) Outcome {
+func SendHealthz(ctx context.Context, c Getter) Outcome {
 	o := Outcome{Start: time.Now()}
 	status, body, err := c.Get(ctx, "/healthz")
 	o.Latency = time.Since(o.Start)

@@ -16,5 +16,9 @@
 // Every route but /healthz needs "Authorization: Bearer TOKEN" when the peer
 // is configured with a token.
 //
+// Client talks to one peer; Pool to several, failing over to the next when
+// one cannot be reached (connection refused or reset) and skipping it for a
+// few seconds, but never retrying an answer a live peer gave.
+//
 // The package imports nothing of varpar, so that anything may use it.
 package api
