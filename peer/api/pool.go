@@ -23,10 +23,14 @@ const DefaultDeadFor = 2 * time.Second
 // is. An HTTP answer, whatever its status, is the peer's and is returned as
 // is: a live peer's refusal (a bad image, too few variants) would be the
 // same elsewhere. A timeout is not failed over either: the request's time
-// is spent. It is safe for concurrent use.
+// is spent. With a hedge delay (SetHedge), a classify request whose peer
+// has not answered within it is also sent to the next peer, so that a peer
+// that accepts connections but stalls (frozen, on a slow link) costs the
+// delay, not the deadline. It is safe for concurrent use.
 type Pool struct {
 	clients []*Client
 	deadFor time.Duration
+	hedge   atomic.Int64 // time.Duration; 0: no hedging
 	now     func() time.Time
 	next    atomic.Uint64 // round-robin position
 
@@ -54,6 +58,13 @@ func NewPool(urls []string, deadFor time.Duration, opts ...Option) (*Pool, error
 	}
 	return p, nil
 }
+
+// SetHedge sets the hedge delay of Classify: a request that the peer it
+// went to has not answered within d is also sent to the next peer (failing
+// over there as usual), the first answer is used and the other request is
+// cancelled, and the stalled peer is skipped for the dead time. 0 (the
+// default) turns hedging off: a request waits for its peer.
+func (p *Pool) SetHedge(d time.Duration) { p.hedge.Store(int64(max(d, 0))) }
 
 // Len is the number of peers.
 func (p *Pool) Len() int { return len(p.clients) }
@@ -86,15 +97,24 @@ type Entry struct {
 	first int
 }
 
-// Classify posts img, to the entry's peer first.
+// Classify posts img, to the entry's peer first, hedging as the Pool is
+// set to.
 func (e Entry) Classify(ctx context.Context, img []byte, params Params) (*ClassifyResponse, error) {
-	var resp *ClassifyResponse
-	err := e.p.try(ctx, e.first, func(c *Client) error {
-		var err error
-		resp, err = c.Classify(ctx, img, params)
-		return err
-	})
+	resp, _, err := e.ClassifyTrace(ctx, img, params)
 	return resp, err
+}
+
+// Trace is how a request went through a Pool.
+type Trace struct {
+	URL   string // the peer whose answer (or last error) was used
+	Tried int    // peers tried
+}
+
+// ClassifyTrace is Classify that also reports the peers tried.
+func (e Entry) ClassifyTrace(ctx context.Context, img []byte, params Params) (*ClassifyResponse, Trace, error) {
+	return hedged(e.p, ctx, e.first, func(ctx context.Context, c *Client) (*ClassifyResponse, error) {
+		return c.Classify(ctx, img, params)
+	})
 }
 
 // Get fetches path, from the entry's peer first.
@@ -109,10 +129,9 @@ func (e Entry) Get(ctx context.Context, path string) (int, []byte, error) {
 	return status, body, err
 }
 
-// try calls do with the peers from first on: those not known unreachable
-// in turn, then the others, until one is reached. The error is the last
-// peer's.
-func (p *Pool) try(ctx context.Context, first int, do func(*Client) error) error {
+// order is the peers from first on: those not known unreachable in turn,
+// then the others.
+func (p *Pool) order(first int) []int {
 	n := len(p.clients)
 	first = ((first % n) + n) % n
 	now := p.now()
@@ -127,8 +146,14 @@ func (p *Pool) try(ctx context.Context, first int, do func(*Client) error) error
 		}
 	}
 	p.mu.Unlock()
+	return append(order, dead...)
+}
+
+// try calls do with the peers in order until one is reached. The error is
+// the last peer's.
+func (p *Pool) try(ctx context.Context, first int, do func(*Client) error) error {
 	var err error
-	for _, i := range append(order, dead...) {
+	for _, i := range p.order(first) {
 		if err = do(p.clients[i]); err == nil || !Unreachable(ctx, err) {
 			if err == nil {
 				p.setDeadUntil(i, time.Time{})
