@@ -23,6 +23,7 @@ func newClassifyCmd() *cobra.Command {
 	var (
 		peerURLs  []string
 		tokenFile string
+		hedge     time.Duration
 		p         api.Params
 		asJSON    bool
 	)
@@ -36,7 +37,9 @@ the decision came early (before every variant answered) and the peer's latency; 
 --json, the peer's JSON answer with an "image" field, one object per line.
 
 With several --peer URLs, each image goes to the first peer that can be reached: a
-peer refusing the connection (stopped, restarting) is skipped for a few seconds.
+peer refusing the connection (stopped, restarting) is skipped for a few seconds, and
+one that has not answered within --client-hedge (frozen, on a slow link) is skipped too
+while the image also goes to the next peer; the first answer is used.
 --k, --quorum and --deadline default to the peer's own settings. A request the peer
 refuses (a bad image, too few variants answering) is reported with the peer's error
 text; the exit status is then 1, after every image has been tried.`,
@@ -50,7 +53,7 @@ text; the exit status is then 1, after every image has been tried.`,
 			}
 			hc := &http.Client{Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 4, IdleConnTimeout: 30 * time.Second}, Timeout: p.Timeout()}
 			defer hc.CloseIdleConnections()
-			c, err := newPool(peerURLs, tokenFile, hc)
+			c, err := newPool(peerURLs, tokenFile, hc, hedge)
 			if err != nil {
 				return err
 			}
@@ -72,6 +75,7 @@ text; the exit status is then 1, after every image has been tried.`,
 	f.StringSliceVar(&peerURLs, "peer", nil, "the peers' HTTP APIs (comma-separated http://host:port), tried in order")
 	addParamsFlags(f, &p)
 	f.StringVar(&tokenFile, "token-file", "", "file holding the API bearer token")
+	addHedgeFlag(f, &hedge)
 	f.BoolVar(&asJSON, "json", false, "print the peer's JSON answer, one object per line")
 	return cmd
 }
@@ -154,9 +158,23 @@ func checkParams(p api.Params) error {
 	return nil
 }
 
+// defaultClientHedge is --client-hedge's default: well above a live
+// peer's answer on a lab network, well below a request's deadline.
+const defaultClientHedge = 250 * time.Millisecond
+
+// addHedgeFlag adds --client-hedge.
+func addHedgeFlag(f *pflag.FlagSet, d *time.Duration) {
+	f.DurationVar(d, "client-hedge", defaultClientHedge,
+		"with several --peer URLs, also send a request to the next peer when its peer has not answered within this (0: off)")
+}
+
 // newPool makes a client of the peers at --peer rawURLs that fails over
-// between them; a URL it cannot use is a usage error.
-func newPool(rawURLs []string, tokenFile string, hc *http.Client) (*api.Pool, error) {
+// between them and hedges after hedge (0: not); a URL it cannot use is a
+// usage error.
+func newPool(rawURLs []string, tokenFile string, hc *http.Client, hedge time.Duration) (*api.Pool, error) {
+	if hedge < 0 {
+		return nil, usagef("--client-hedge %s: want 0 (off) or more", hedge)
+	}
 	for _, u := range rawURLs {
 		if _, err := api.ParseURL(u); err != nil {
 			return nil, usagef("--peer %q: want http://host:port", u)
@@ -166,5 +184,10 @@ func newPool(rawURLs []string, tokenFile string, hc *http.Client) (*api.Pool, er
 	if hc != nil {
 		opts = append(opts, api.WithHTTPClient(hc))
 	}
-	return api.NewPool(rawURLs, 0, opts...)
+	p, err := api.NewPool(rawURLs, 0, opts...)
+	if err != nil {
+		return nil, err
+	}
+	p.SetHedge(hedge)
+	return p, nil
 }

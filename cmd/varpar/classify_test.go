@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/varpar/varpar/peer/api"
 )
@@ -137,6 +138,8 @@ func TestClassifyUsage(t *testing.T) {
 		{[]string{"loadgen", "--peer", "127.0.0.1:1", "--images", "x", "--rate", "0", "--duration", "1s"}, "--rate must be > 0"},
 		{[]string{"loadgen", "--peer", "127.0.0.1:1", "--images", "x", "--rate", "1e9", "--duration", "1h"}, "at most"},
 		{[]string{"loadgen", "--peer", "127.0.0.1:1", "--images", "x", "--rate", "1", "--duration", "1s", "--spread", "x"}, "--spread"},
+		{[]string{"classify", "--peer", "127.0.0.1:1", "--client-hedge", "-1s", "x.png"}, "--client-hedge -1s"},
+		{[]string{"loadgen", "--peer", "127.0.0.1:1", "--images", "x", "--rate", "1", "--duration", "1s", "--client-hedge", "-1s"}, "--client-hedge -1s"},
 		{[]string{"demo", "--peers", "1"}, "--peers 1"},
 		{[]string{"demo", "--requests", "10", "--kill-after", "11"}, "--kill-after 11"},
 	}
@@ -185,5 +188,32 @@ func TestClassifyFailsOver(t *testing.T) {
 	out, errOut, code := run(t, "classify", "--peer", stoppedPeerURL(t)+","+srv.URL, good, good)
 	if code != 0 || strings.Count(out, ": 7 (0.9500)") != 2 {
 		t.Fatalf("first peer stopped: exit %d, stdout %q, stderr %q; want both images classified by the second", code, out, errOut)
+	}
+}
+
+// TestClassifyHedges: with a first peer that accepts the request and
+// stalls, classify answers through the next one after --client-hedge,
+// long before the deadline.
+func TestClassifyHedges(t *testing.T) {
+	end := make(chan struct{})
+	stalled := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		select {
+		case <-r.Context().Done():
+		case <-end:
+		}
+	}))
+	defer stalled.Close()
+	defer close(end)
+	srv := httptest.NewServer(&fakePeer{})
+	defer srv.Close()
+	good := writeFile(t, filepath.Join(t.TempDir(), "good.png"), "any bytes: the fake peer does not decode")
+	start := time.Now()
+	out, errOut, code := run(t, "classify", "--peer", stalled.URL+","+srv.URL, "--deadline", "20s", "--client-hedge", "100ms", good)
+	if code != 0 || !strings.Contains(out, ": 7 (0.9500)") {
+		t.Fatalf("first peer stalled: exit %d, stdout %q, stderr %q; want the image classified by the second", code, out, errOut)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("took %v, want about the 100ms hedge", took)
 	}
 }

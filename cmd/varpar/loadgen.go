@@ -27,6 +27,7 @@ type loadgenOpts struct {
 	concurrency int
 	params      api.Params
 	tokenFile   string
+	hedge       time.Duration
 	asJSON      bool
 	seed        uint64
 	spread      string
@@ -56,6 +57,10 @@ bytes sent and received per request on the HTTP connections; then where the time
 the initiating peer's own latency and, per variant, when its answers arrived and what
 they cost to compute.
 
+With several --peer URLs, a request whose peer cannot be reached goes to the next one,
+and a request whose peer has not answered within --client-hedge also goes to the next
+one (the first answer counts, the stalled peer is skipped for a few seconds).
+
 --healthz sends GET /healthz instead, paced the same way (no images needed): the HTTP
 round trip alone, the floor under every classify latency.`,
 		Args: usageArgs(cobra.NoArgs),
@@ -69,6 +74,7 @@ round trip alone, the floor under every classify latency.`,
 	f.IntVar(&o.concurrency, "concurrency", 16, "most requests in flight at once")
 	addParamsFlags(f, &o.params)
 	f.StringVar(&o.tokenFile, "token-file", "", "file holding the API bearer token")
+	addHedgeFlag(f, &o.hedge)
 	f.BoolVar(&o.asJSON, "json", false, "print the report as one JSON object")
 	f.Uint64Var(&o.seed, "seed", 1, "seed of the image order (and of the peer choice with --spread random)")
 	f.StringVar(&o.spread, "spread", "roundrobin", "how requests are spread over the peers: roundrobin or random")
@@ -101,7 +107,7 @@ func runLoadgen(cmd *cobra.Command, o loadgenOpts) error {
 	counter := &load.ByteCounter{}
 	hc := &http.Client{Transport: counter.Transport(o.concurrency), Timeout: o.params.Timeout()}
 	defer hc.CloseIdleConnections()
-	pool, err := newPool(o.peers, o.tokenFile, hc)
+	pool, err := newPool(o.peers, o.tokenFile, hc, o.hedge)
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"image/png"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -165,20 +166,21 @@ func TestSendFailsOver(t *testing.T) {
 		json.NewEncoder(w).Encode(api.Result{Class: "cat", Answered: []string{"v1"}, QuorumMet: true})
 	}))
 	defer live.Close()
-	var clients []*api.Client
-	for _, u := range []string{dead, live.URL} {
-		c, err := api.NewClient(u)
-		if err != nil {
-			t.Fatal(err)
-		}
-		clients = append(clients, c)
+	clients, err := api.NewPool([]string{dead, live.URL}, 0)
+	if err != nil {
+		t.Fatal(err)
 	}
+	clients.SetHedge(ClientHedge)
 	r := send(context.Background(), clients, 0, []byte("img"), "cat", api.Params{Deadline: time.Second})
 	if r.Reason != "" || r.Status != 200 || r.Failovers != 1 || r.Class != "cat" || !r.QuorumMet || r.Peer != live.URL {
 		t.Errorf("got %+v", r)
 	}
 	// Only the dead one: the failure, no failover left.
-	r = send(context.Background(), clients[:1], 0, []byte("img"), "cat", api.Params{Deadline: time.Second})
+	only, err := api.NewPool([]string{dead}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r = send(context.Background(), only, 0, []byte("img"), "cat", api.Params{Deadline: time.Second})
 	if r.Reason != "connection refused" || r.Failovers != 0 {
 		t.Errorf("got %+v", r)
 	}
@@ -284,5 +286,37 @@ func TestCheckFile(t *testing.T) {
 	}
 	if got := checkFile(dir + "/none.json"); got != 2 {
 		t.Errorf("no file: exit %d, want 2", got)
+	}
+}
+
+// TestSendHedges: a first peer that accepts the request and stalls (as a
+// frozen peer does) is hedged around: the next peer's answer is used within
+// the hedge delay and a little, and counts as a failover.
+func TestSendHedges(t *testing.T) {
+	end := make(chan struct{})
+	stalled := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		select {
+		case <-r.Context().Done():
+		case <-end:
+		}
+	}))
+	defer stalled.Close()
+	defer close(end)
+	live := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		json.NewEncoder(w).Encode(api.Result{Class: "cat", Answered: []string{"v1"}, QuorumMet: true})
+	}))
+	defer live.Close()
+	pool, err := api.NewPool([]string{stalled.URL, live.URL}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool.SetHedge(ClientHedge)
+	r := send(context.Background(), pool, 0, []byte("img"), "cat", api.Params{Deadline: 5 * time.Second})
+	if r.Reason != "" || r.Status != 200 || r.Failovers != 1 || r.Peer != live.URL {
+		t.Errorf("got %+v", r)
+	}
+	if r.LatencyMS > float64((ClientHedge+time.Second)/time.Millisecond) {
+		t.Errorf("answered after %.0f ms, want about the hedge delay %v", r.LatencyMS, ClientHedge)
 	}
 }

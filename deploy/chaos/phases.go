@@ -222,7 +222,8 @@ func (s *Suite) runPhase(ctx context.Context, ph Phase) PhaseReport {
 	before := s.snapshot(ctx)
 	pr.RSSBeforeMB, pr.GorBefore = before.rss, before.gor
 	cfg := WorkerConfig{Peers: s.urls(), TokenFile: s.token, Images: s.opt.Images, Rate: s.opt.Rate,
-		Duration: s.opt.Base + s.opt.FaultW + s.opt.Recover, Concurrency: 32, Deadline: s.opt.Deadline, Seed: 1, BombSide: BombSide}
+		Duration: s.opt.Base + s.opt.FaultW + s.opt.Recover, Concurrency: 32, Deadline: s.opt.Deadline, Seed: 1, BombSide: BombSide,
+		Hedge: ClientHedge}
 	if ph.Bombs {
 		cfg.Bombs, cfg.BombAt = s.opt.Bombs, s.opt.Base
 	}

@@ -30,7 +30,12 @@ type WorkerConfig struct {
 	Bombs       int           // decompression bombs sent at once ...
 	BombAt      time.Duration // ... this long after the start
 	BombSide    int
+	Hedge       time.Duration // the client's hedge delay (api.Pool.SetHedge); 0: none
 }
+
+// ClientHedge is the load worker's hedge delay, as varpar loadgen's
+// default.
+const ClientHedge = 250 * time.Millisecond
 
 // Record is one request as the load generator saw it.
 type Record struct {
@@ -43,8 +48,8 @@ type Record struct {
 	Label     string   // the image's class
 	Answered  []string // variants fused
 	QuorumMet bool
-	Peer      string // the last peer tried (its API URL)
-	Failovers int    // peers tried after a connection failure
+	Peer      string // the peer whose answer (or last failure) was used (its API URL)
+	Failovers int    // peers tried beyond the first (connection failures, hedges)
 	Bomb      bool   // a decompression bomb, not a client request
 }
 
@@ -63,40 +68,27 @@ func Reason(status int, msg string) string {
 	return msg
 }
 
-// failoverKinds are the failures after which another peer is tried: the
-// request never reached a live peer.
-var failoverKinds = map[string]bool{"connection refused": true, "connection reset": true, "transport": true}
-
-// send sends one image, trying the next peer on a connection failure while
-// the deadline allows.
-func send(ctx context.Context, clients []*api.Client, first int, img []byte, label string, p api.Params) Record {
+// send sends one image through pool, entering at peer first: failing over
+// to the next peer on a connection failure and hedging around a peer that
+// has not answered within the pool's hedge delay, within the deadline.
+func send(ctx context.Context, pool *api.Pool, first int, img []byte, label string, p api.Params) Record {
 	r := Record{Start: time.Now(), Label: label}
-	end := r.Start.Add(p.Timeout())
-	for try := 0; try < len(clients); try++ {
-		c := clients[(first+try)%len(clients)]
-		r.Peer = c.URL()
-		rctx, cancel := context.WithDeadline(ctx, end)
-		resp, err := c.Classify(rctx, img, p)
-		cancel()
-		r.LatencyMS = float64(time.Since(r.Start)) / float64(time.Millisecond)
-		switch {
-		case err != nil:
-			kind := load.ErrorKind(err)
-			r.Status, r.Reason = 0, kind
-			if failoverKinds[kind] && time.Now().Before(end) && try+1 < len(clients) {
-				r.Failovers++
-				continue
-			}
-		case resp.Status != http.StatusOK:
-			r.Status, r.Reason = resp.Status, Reason(resp.Status, resp.Answer.Error)
-			r.QuorumMet = resp.Answer.QuorumMet
-			r.Answered = resp.Answer.Answered
-		default:
-			res := resp.Answer.Result
-			r.Status, r.Reason = resp.Status, ""
-			r.Class, r.Answered, r.QuorumMet = res.Class, res.Answered, res.QuorumMet
-		}
-		return r
+	rctx, cancel := context.WithDeadline(ctx, r.Start.Add(p.Timeout()))
+	resp, tr, err := pool.From(first).ClassifyTrace(rctx, img, p)
+	cancel()
+	r.LatencyMS = float64(time.Since(r.Start)) / float64(time.Millisecond)
+	r.Peer, r.Failovers = tr.URL, max(tr.Tried-1, 0)
+	switch {
+	case err != nil:
+		r.Status, r.Reason = 0, load.ErrorKind(err)
+	case resp.Status != http.StatusOK:
+		r.Status, r.Reason = resp.Status, Reason(resp.Status, resp.Answer.Error)
+		r.QuorumMet = resp.Answer.QuorumMet
+		r.Answered = resp.Answer.Answered
+	default:
+		res := resp.Answer.Result
+		r.Status, r.Reason = resp.Status, ""
+		r.Class, r.Answered, r.QuorumMet = res.Class, res.Answered, res.QuorumMet
 	}
 	return r
 }
@@ -109,14 +101,11 @@ func Work(ctx context.Context, cfg WorkerConfig, started func()) ([]Record, erro
 		return nil, err
 	}
 	hc := &http.Client{Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: cfg.Concurrency}}
-	var clients []*api.Client
-	for _, u := range cfg.Peers {
-		c, err := api.NewClient(u, api.WithTokenFile(cfg.TokenFile), api.WithHTTPClient(hc))
-		if err != nil {
-			return nil, err
-		}
-		clients = append(clients, c)
+	clients, err := api.NewPool(cfg.Peers, 0, api.WithTokenFile(cfg.TokenFile), api.WithHTTPClient(hc))
+	if err != nil {
+		return nil, err
 	}
+	clients.SetHedge(cfg.Hedge)
 	p := api.Params{Deadline: cfg.Deadline}
 	var bomb []byte
 	if cfg.Bombs > 0 {

@@ -18,7 +18,9 @@
 //
 // Client talks to one peer; Pool to several, failing over to the next when
 // one cannot be reached (connection refused or reset) and skipping it for a
-// few seconds, but never retrying an answer a live peer gave.
+// few seconds, but never retrying an answer a live peer gave; with a hedge
+// delay, a classify request its peer has not answered within it also goes
+// to the next peer (hedge.go).
 //
 // The package imports nothing of varpar, so that anything may use it.
 package api
