@@ -357,7 +357,15 @@ func TestSchedulerRoutesAroundATimedOutReplica(t *testing.T) {
 	f.mu.Lock()
 	f.do["a"] = fails
 	f.mu.Unlock()
-	ask(5 * time.Second) // a is trusted and first again (its latency is the lowest): it fails, b answers
+	// Both fakes answer in microseconds, so which of the two has the lower
+	// measured latency is noise; make b the slower one, so that a, trusted
+	// again, is asked first.
+	s.mu.Lock()
+	s.stats[replicaKey{"b", 0}].latency = time.Second
+	s.mu.Unlock()
+	if _, first := ask(5 * time.Second); first != "a" { // it fails, b answers
+		t.Fatalf("a trusted again and faster than b: asked %s first, want a", first)
+	}
 	clock.Add(suspectBackoff)
 	if _, first := ask(5 * time.Second); first != "a" {
 		t.Fatalf("after the back-off: asked %s first, want the probe to a", first)
