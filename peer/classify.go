@@ -196,11 +196,30 @@ func (p *Peer) Classify(ctx context.Context, r Request) (*api.Result, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, deadline)
 	defer cancel()
-	// Decoded once, here, and resized to each resolution the family takes:
-	// a bad image is the caller's error, and no other peer decodes it.
-	sizes := make([]int, len(p.manifest.Variants))
+	// The replicas are those of the view when the request came: a variant
+	// with none is not asked, so its resolution is not made.
+	p.mu.Lock()
+	view := p.view
+	p.mu.Unlock()
+	j := job{Replicas: make([][]replica, len(p.manifest.Variants)), Weights: p.weights,
+		Classes: classes, Quorum: quorum}
+	remotes := map[string]p2pnet.Remote{}
+	for _, m := range view {
+		remotes[m.Name] = m.P2P
+		for i, v := range p.manifest.Variants {
+			if serves(m.Meta, v.ID, p.shas[i]) {
+				j.Replicas[i] = append(j.Replicas[i], replica{Name: m.Name, Local: m.Self})
+			}
+		}
+	}
+	// Decoded once, here, and resized to each resolution a live variant
+	// takes: a bad image is the caller's error (even with no variant live),
+	// and no other peer decodes it.
+	var sizes []int
 	for i, v := range p.manifest.Variants {
-		sizes[i] = v.Spec.Resolution
+		if len(j.Replicas[i]) > 0 {
+			sizes = append(sizes, v.Spec.Resolution)
+		}
 	}
 	inputs, err := p.decode.prepare(ctx, r.Image, sizes)
 	if err != nil {
@@ -218,20 +237,6 @@ func (p *Peer) Classify(ctx context.Context, r Request) (*api.Result, error) {
 	stop := context.AfterFunc(p.ctx, cancel)
 	defer stop()
 
-	p.mu.Lock()
-	view := p.view
-	p.mu.Unlock()
-	j := job{Replicas: make([][]replica, len(p.manifest.Variants)), Weights: p.weights,
-		Classes: classes, Quorum: quorum}
-	remotes := map[string]p2pnet.Remote{}
-	for _, m := range view {
-		remotes[m.Name] = m.P2P
-		for i, v := range p.manifest.Variants {
-			if serves(m.Meta, v.ID, p.shas[i]) {
-				j.Replicas[i] = append(j.Replicas[i], replica{Name: m.Name, Local: m.Self})
-			}
-		}
-	}
 	j.Call = func(ctx context.Context, r replica, variant int) (reply, error) {
 		in := inputs[p.manifest.Variants[variant].Spec.Resolution]
 		if r.Local {
