@@ -90,9 +90,13 @@ type scheduler struct {
 	// A replica's first suspicion lasts minBackoff; each failed probe
 	// doubles it, up to maxBackoff.
 	minBackoff, maxBackoff time.Duration
+	// A call out longer than its patience suspects its replica
+	// (patienceLocked).
+	minPatience, maxPatience time.Duration
 
-	mu    sync.Mutex
-	stats map[replicaKey]*replicaStats
+	mu      sync.Mutex
+	stats   map[replicaKey]*replicaStats
+	changed chan struct{} // closed, and replaced, when a replica becomes suspected
 
 	// calls counts call goroutines; they outlive the request that started
 	// them by the moment their cancelled call takes to return.
@@ -101,7 +105,7 @@ type scheduler struct {
 
 func newScheduler(hedge time.Duration, log zerolog.Logger) *scheduler {
 	return &scheduler{hedge: hedge, log: log, now: time.Now, minBackoff: suspectBackoff, maxBackoff: suspectMaxBackoff,
-		stats: map[replicaKey]*replicaStats{}}
+		minPatience: minPatience, maxPatience: maxPatience, stats: map[replicaKey]*replicaStats{}, changed: make(chan struct{})}
 }
 
 // wait returns once every call the scheduler started has returned.
@@ -194,6 +198,14 @@ func (s *scheduler) run(ctx context.Context, j job) (outcome, error) {
 	out := outcome{Scores: make([]float64, j.Classes), Arrivals: map[int]arrival{}}
 	tally := consensus.Tally{Weights: j.Weights, Outstanding: outstanding, Quorum: j.Quorum}
 	for {
+		// Taken before the check, so that a suspicion after it wakes the
+		// select below.
+		changed := s.suspicionChanged()
+		for _, v := range tally.Outstanding {
+			if !optional[v] && !s.anyTrusted(v, j.Replicas[v]) {
+				optional[v] = true // suspected while this request waited
+			}
+		}
 		dec, err := consensus.Decide(tally, out.Scores)
 		if err != nil {
 			return out, err
@@ -221,6 +233,7 @@ func (s *scheduler) run(ctx context.Context, j job) (outcome, error) {
 		case <-ctx.Done():
 			// The deadline: decide with what arrived.
 			tally.Outstanding = nil
+		case <-changed:
 		}
 	}
 }
@@ -288,10 +301,21 @@ func (s *scheduler) callReplica(ctx context.Context, variant int, r replica, cal
 	if probe {
 		st.probing++
 	}
+	patience := s.patienceLocked(st)
 	s.mu.Unlock()
 	start := time.Now()
+	fired := make(chan struct{})
+	watch := time.AfterFunc(patience, func() {
+		defer close(fired)
+		if ctx.Err() == nil {
+			s.suspectFor(key, false, "no answer in "+patience.String())
+		}
+	})
 	rep, err := call(ctx, r, variant)
 	took := time.Since(start)
+	if !watch.Stop() {
+		<-fired // its suspicion comes before what the answer teaches
+	}
 	s.mu.Lock()
 	st.outstanding--
 	if probe {

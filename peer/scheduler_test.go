@@ -429,3 +429,62 @@ func TestSchedulerDoesNotWaitForASuspectedSoleReplica(t *testing.T) {
 		t.Fatalf("quorum 3 with a suspected: %v after %v, %v; want no quorum at the 200ms deadline", out.Decision.Outcome, took, err)
 	}
 }
+
+// TestSchedulerStopsWaitingForAFrozenReplica: the only replica of a variant
+// stops answering (SIGSTOP, a partition) without ever having failed a call.
+// The requests already waiting for it, two at once, stop waiting once its
+// call has been out longer than its patience, and decide without it, long
+// before their deadline (they waited the whole deadline before).
+func TestSchedulerStopsWaitingForAFrozenReplica(t *testing.T) {
+	s := newTestScheduler(t, time.Hour)
+	f := newFakeCluster()
+	// b and c disagree, so that a's answer could decide: the requests
+	// cannot decide early while a is trusted.
+	f.do["a"], f.do["b"], f.do["c"] = stuck, says(1, 0.9), says(2, 0.8)
+	j := job{Replicas: [][]replica{{{Name: "a"}}, {{Name: "b"}}, {{Name: "c"}}}, Weights: []float64{1, 1, 1},
+		Classes: 3, Quorum: 2, Call: f.call}
+	const deadline = 3 * time.Second
+	type res struct {
+		out  outcome
+		err  error
+		took time.Duration
+	}
+	got := make(chan res, 2)
+	for range 2 {
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), deadline)
+			defer cancel()
+			start := time.Now()
+			out, err := s.run(ctx, j)
+			got <- res{out, err, time.Since(start)}
+		}()
+	}
+	for range 2 {
+		r := <-got
+		if r.err != nil || r.out.Decision.Outcome != consensus.Decided || r.out.Decision.Class != 1 || !r.out.Decision.Early {
+			t.Fatalf("a frozen: %+v, %v; want decided early, class 1", r.out.Decision, r.err)
+		}
+		if r.took > minPatience+deadline/10 {
+			t.Errorf("a frozen: a request took %v of its %v deadline; want about a's patience, %v", r.took, deadline, minPatience)
+		}
+	}
+	if !s.suspected(replicaKey{"a", 0}) {
+		t.Errorf("a frozen past its patience but not suspected")
+	}
+}
+
+// TestSchedulerPatienceFollowsLatency: a replica's patience is a multiple of
+// its usual latency, within the bounds.
+func TestSchedulerPatienceFollowsLatency(t *testing.T) {
+	s := newScheduler(time.Hour, zerolog.Nop())
+	for _, c := range []struct{ latency, want time.Duration }{
+		{0, minPatience},
+		{time.Millisecond, minPatience},
+		{100 * time.Millisecond, patienceMult * 100 * time.Millisecond},
+		{time.Second, maxPatience},
+	} {
+		if got := s.patienceLocked(&replicaStats{latency: c.latency}); got != c.want {
+			t.Errorf("latency %v: patience %v, want %v", c.latency, got, c.want)
+		}
+	}
+}

@@ -10,7 +10,11 @@ import "time"
 //   - A replica whose call failed (refused, reset, an error answer) or was
 //     still out at the request's deadline is suspected at once, and so is one
 //     still out when another replica of its variant answered (hedged around:
-//     far slower than its peer).
+//     far slower than its peer), and one whose call is still out after its
+//     patience: patienceMult times its usual latency, within
+//     [minPatience, maxPatience]. A frozen or cut-off peer is then routed
+//     around within a fraction of a second, by the requests already waiting
+//     for it too, instead of at each peer's first deadline.
 //   - A suspect is asked last: another replica of its variant, if there is
 //     one, is asked first, and the suspect only through the hedge.
 //   - A variant with no replica above suspicion is still asked (its answer,
@@ -28,6 +32,15 @@ import "time"
 const (
 	suspectBackoff    = 1 * time.Second  // a first suspicion: a probe after 1 s
 	suspectMaxBackoff = 30 * time.Second // a replica dead for good: one probe call per 30 s
+
+	// A call out longer than patienceMult times the replica's average
+	// latency suspects it; never sooner than minPatience (a replica not yet
+	// measured, or answering in microseconds on loopback), never later than
+	// maxPatience (a slow device's average would otherwise let a frozen one
+	// hold requests for most of the 2 s default deadline).
+	patienceMult = 8
+	minPatience  = 300 * time.Millisecond
+	maxPatience  = 1 * time.Second
 )
 
 // standing ranks a replica for order: due for a probe, trusted, suspect.
@@ -91,6 +104,12 @@ func (s *scheduler) suspectFor(key replicaKey, failed bool, why string) {
 	st.suspect = true
 	st.suspectUntil = s.now().Add(st.backoff)
 	backoff := st.backoff
+	if !was {
+		// Wake the requests waiting: the variant may now be one they need
+		// not wait for.
+		close(s.changed)
+		s.changed = make(chan struct{})
+	}
 	s.mu.Unlock()
 	if !was {
 		if s.metrics != nil {
@@ -99,6 +118,20 @@ func (s *scheduler) suspectFor(key replicaKey, failed bool, why string) {
 		s.log.Info().Str("replica", key.member).Int("variant", key.variant).Str("why", why).
 			Dur("backoff", backoff).Msg("replica suspected: asked last until probed")
 	}
+}
+
+// suspicionChanged returns a channel closed when a replica next becomes
+// suspected.
+func (s *scheduler) suspicionChanged() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.changed
+}
+
+// patienceLocked is how long a call to the replica of st may be out before it
+// is suspected; s.mu is held.
+func (s *scheduler) patienceLocked(st *replicaStats) time.Duration {
+	return min(max(patienceMult*st.latency, s.minPatience), s.maxPatience)
 }
 
 // slowerThan suspects key, still out when faster answered for its variant,
