@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/varpar/varpar/peer"
 	"github.com/varpar/varpar/peer/api"
 )
 
@@ -38,19 +39,29 @@ func TestPickPrefix(t *testing.T) {
 }
 
 func TestBombIsSmallAndHuge(t *testing.T) {
-	b, err := Bomb(BombSide)
-	if err != nil {
-		t.Fatal(err)
+	under := false
+	for _, side := range BombSides {
+		b, err := Bomb(side)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := png.DecodeConfig(bytes.NewReader(b))
+		if err != nil || cfg.Width != side || cfg.Height != side {
+			t.Fatalf("config %+v, %v", cfg, err)
+		}
+		if len(b) > 64<<10 {
+			t.Errorf("%dx%d bomb is %d bytes, want under 64 KB", side, side, len(b))
+		}
+		px := int64(side) * int64(side)
+		if px >= 40_000_000 {
+			t.Errorf("%d pixels: not under the trial's 40 MP limit", px)
+		}
+		if px > 12_000_000 && px <= peer.DefaultConfig().MaxPixels {
+			under = true
+		}
 	}
-	cfg, err := png.DecodeConfig(bytes.NewReader(b))
-	if err != nil || cfg.Width != BombSide || cfg.Height != BombSide {
-		t.Fatalf("config %+v, %v", cfg, err)
-	}
-	if len(b) > 64<<10 {
-		t.Errorf("bomb is %d bytes, want under 64 KB", len(b))
-	}
-	if px := int64(BombSide) * BombSide; px >= 40_000_000 {
-		t.Errorf("%d pixels: not under the default 40 MP limit", px)
+	if !under {
+		t.Errorf("no bomb of %v is over 12 MP and within the peers' default pixel limit: none is decoded", BombSides)
 	}
 }
 
@@ -80,6 +91,11 @@ func TestSummarise(t *testing.T) {
 	}
 	if a1, a2 := w.ByAnswered[1], w.ByAnswered[2]; a1.N != 2 || a1.Accuracy != 0.5 || a2.N != 1 || a2.Accuracy != 1 || len(w.ByAnswered) != 2 {
 		t.Errorf("by answered %v", w.ByAnswered)
+	}
+	f := Failures(recs, t0.Add(-time.Second))
+	if len(f) != 2 || f[0].Reason != "HTTP 503: quorum not reached" || f[0].Peer != "http://p4" || f[0].AfterFaultS != 1 ||
+		f[1].Failovers != 2 || f[1].Status != 0 {
+		t.Errorf("failures %+v; want the 503 then the refused connection, 1 s after the fault", f)
 	}
 	if e := Summarise(nil, time.Second); e.Accuracy != -1 || e.P99MS != -1 || e.Sent != 0 {
 		t.Errorf("empty: %+v", e)

@@ -133,7 +133,7 @@ var Phases = []Phase{
 		}},
 	{Name: "junk", What: "random bytes to every peer's gossip (UDP, TCP) and libp2p ports; an outsider with another cluster key",
 		Inject: injectJunk},
-	{Name: "bomb", What: "a burst of PNGs declaring 6300x6300 (38 KB each, under the 40 MP default), next to the normal load", Bombs: true,
+	{Name: "bomb", What: "a burst of PNGs declaring 6300x6300 (38 KB, over the 16 MP default) and 3990x3990 (16 KB, under it) in turn, next to the normal load", Bombs: true,
 		Inject: func(ctx context.Context, s *Suite) ([]string, func() error, []string, error) {
 			return nil, nil, nil, nil
 		}},
@@ -222,7 +222,7 @@ func (s *Suite) runPhase(ctx context.Context, ph Phase) PhaseReport {
 	before := s.snapshot(ctx)
 	pr.RSSBeforeMB, pr.GorBefore = before.rss, before.gor
 	cfg := WorkerConfig{Peers: s.urls(), TokenFile: s.token, Images: s.opt.Images, Rate: s.opt.Rate,
-		Duration: s.opt.Base + s.opt.FaultW + s.opt.Recover, Concurrency: 32, Deadline: s.opt.Deadline, Seed: 1, BombSide: BombSide,
+		Duration: s.opt.Base + s.opt.FaultW + s.opt.Recover, Concurrency: 32, Deadline: s.opt.Deadline, Seed: 1, BombSides: BombSides,
 		Hedge: ClientHedge}
 	if ph.Bombs {
 		cfg.Bombs, cfg.BombAt = s.opt.Bombs, s.opt.Base
@@ -298,6 +298,7 @@ func (s *Suite) runPhase(ctx context.Context, ph Phase) PhaseReport {
 		pr.LogLines[n] = max(0, l-before.lines[n])
 	}
 	pr.Crashed = s.crashed()
+	pr.Failures = Failures(recs, t1)
 	return pr
 }
 

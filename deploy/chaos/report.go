@@ -150,8 +150,37 @@ type PhaseReport struct {
 	GorAfter    map[string]int     `json:"goroutines_after"`
 	LogLines    map[string]int     `json:"log_lines"` // written during the phase
 	Crashed     []string           `json:"crashed,omitempty"`
+	Failures    []Failure          `json:"failures,omitempty"` // the first few requests not answered, to find out why
 	Notes       []string           `json:"notes,omitempty"`
 	Bars        []Bar              `json:"bars,omitempty"`
+}
+
+// Failure is one client request not answered (not a bomb, not dropped by
+// the client), as the load generator saw it.
+type Failure struct {
+	AfterFaultS float64 `json:"after_fault_s"` // its start, from the fault's (negative: in the baseline)
+	LatencyMS   float64 `json:"latency_ms"`
+	Peer        string  `json:"peer"` // whose answer or last failure the client got
+	Failovers   int     `json:"failovers"`
+	Status      int     `json:"status"`
+	Reason      string  `json:"reason"`
+}
+
+// maxFailures is how many failures a phase report lists.
+const maxFailures = 10
+
+// Failures lists the first maxFailures client requests of recs not
+// answered, their start counted from fault.
+func Failures(recs []Record, fault time.Time) []Failure {
+	var out []Failure
+	for _, r := range recs {
+		if r.Bomb || r.Dropped || r.Reason == "" || len(out) == maxFailures {
+			continue
+		}
+		out = append(out, Failure{AfterFaultS: r.Start.Sub(fault).Seconds(), LatencyMS: r.LatencyMS, Peer: r.Peer,
+			Failovers: r.Failovers, Status: r.Status, Reason: r.Reason})
+	}
+	return out
 }
 
 // Bar is one of issue 10's bars checked on a phase.

@@ -29,7 +29,7 @@ type WorkerConfig struct {
 	Seed        uint64        // image order
 	Bombs       int           // decompression bombs sent at once ...
 	BombAt      time.Duration // ... this long after the start
-	BombSide    int
+	BombSides   []int         // each bomb's side, in turn
 	Hedge       time.Duration // the client's hedge delay (api.Pool.SetHedge); 0: none
 }
 
@@ -107,10 +107,17 @@ func Work(ctx context.Context, cfg WorkerConfig, started func()) ([]Record, erro
 	}
 	clients.SetHedge(cfg.Hedge)
 	p := api.Params{Deadline: cfg.Deadline}
-	var bomb []byte
+	var bombImgs [][]byte
 	if cfg.Bombs > 0 {
-		if bomb, err = Bomb(cfg.BombSide); err != nil {
-			return nil, err
+		for _, side := range cfg.BombSides {
+			b, err := Bomb(side)
+			if err != nil {
+				return nil, err
+			}
+			bombImgs = append(bombImgs, b)
+		}
+		if len(bombImgs) == 0 {
+			return nil, errors.New("worker: bombs but no bomb sides")
 		}
 	}
 	var (
@@ -134,7 +141,7 @@ func Work(ctx context.Context, cfg WorkerConfig, started func()) ([]Record, erro
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					r := send(ctx, clients, i, bomb, "", p)
+					r := send(ctx, clients, i, bombImgs[i%len(bombImgs)], "", p)
 					r.Bomb = true
 					bombsMu.Lock()
 					bombs = append(bombs, r)
