@@ -154,6 +154,9 @@ func (p *Peer) serveClassify(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case errors.Is(err, ErrNoQuorum):
 		p.metrics.requests.WithLabelValues("no_quorum").Inc()
+		if noneAnswered(res) {
+			w.Header().Set("Retry-After", "1")
+		}
 		writeJSON(w, http.StatusServiceUnavailable, api.ClassifyAnswer{Error: err.Error(), Result: res})
 	case errors.Is(err, ErrBadRequest):
 		bad(http.StatusBadRequest, err)
@@ -205,3 +208,9 @@ func (p *Peer) Cluster() api.ClusterView {
 func (p *Peer) serveCluster(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, p.Cluster())
 }
+
+// noneAnswered reports whether no variant answered a request that reached
+// no quorum: none reachable from this peer, or it has just started. Another
+// peer may do better, so the refusal carries Retry-After, which clients
+// (peer/api.Pool) take as a cue to ask another peer.
+func noneAnswered(res *api.Result) bool { return res == nil || len(res.Answered) == 0 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/varpar/varpar/nn"
 	"github.com/varpar/varpar/nn/format"
+	"github.com/varpar/varpar/peer/api"
 )
 
 // testServer serves the built-in family's first variant with queue depth
@@ -161,5 +162,20 @@ func TestServerStopFailsWaitersAndWaitsForTheRunningOne(t *testing.T) {
 	<-stopped
 	if _, err := s.submit(context.Background(), input{img: img}, 1); !errors.Is(err, errStopped) {
 		t.Fatalf("submit after stop: got %v, want errStopped", err)
+	}
+}
+
+func TestNoneAnsweredIsRetryable(t *testing.T) {
+	for _, c := range []struct {
+		res  *api.Result
+		want bool
+	}{
+		{nil, true},
+		{&api.Result{Missing: []string{"w1", "w2"}}, true},
+		{&api.Result{Answered: []string{"w1"}, Missing: []string{"w2"}}, false},
+	} {
+		if got := noneAnswered(c.res); got != c.want {
+			t.Errorf("noneAnswered(%+v) = %v, want %v", c.res, got, c.want)
+		}
 	}
 }

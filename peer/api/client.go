@@ -125,6 +125,16 @@ type ClassifyResponse struct {
 	Status int
 	Body   []byte
 	Answer ClassifyAnswer // Answer.Result is never nil
+	// RetryAfter is the peer's Retry-After header: set on a refusal that
+	// another peer, or this one later, may not give (busy; no variant
+	// reachable from this peer).
+	RetryAfter string
+}
+
+// Retryable reports whether the answer is a refusal for now: a 503 with
+// Retry-After.
+func (r *ClassifyResponse) Retryable() bool {
+	return r.Status == http.StatusServiceUnavailable && r.RetryAfter != ""
 }
 
 // Err is nil for a 200, else an *Error with the peer's message.
@@ -157,7 +167,11 @@ func (c *Client) Classify(ctx context.Context, img []byte, p Params) (*ClassifyR
 	if err != nil {
 		return nil, err
 	}
-	return DecodeClassify(resp.StatusCode, body)
+	r, err := DecodeClassify(resp.StatusCode, body)
+	if err == nil {
+		r.RetryAfter = resp.Header.Get("Retry-After")
+	}
+	return r, err
 }
 
 // DecodeClassify decodes a classify answer: status and body as a peer sent

@@ -23,6 +23,7 @@ import (
 type fakePeer struct {
 	token string
 	ready bool
+	none  bool // every classify: 503, Retry-After, no variant answered (a peer just started)
 	mu    sync.Mutex
 	got   []string // query strings received
 }
@@ -61,6 +62,13 @@ func (f *fakePeer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		Top:      []api.ClassScore{{Index: 7, Class: "7", Score: 0.95}},
 		Answered: []string{"w1", "w2"}, Missing: []string{"w3"}, QuorumMet: true, Early: true, LatencyMS: 3.5,
 		Timings: map[string]api.VariantTiming{"w1": {Member: "a", ArrivedMS: 1, ComputeMS: 0.5}}}
+	switch {
+	case f.none:
+		w.Header().Set("Retry-After", "1")
+		res.QuorumMet, res.Early, res.Answered, res.Missing = false, false, nil, []string{"w1", "w2", "w3"}
+		writeJSON(w, http.StatusServiceUnavailable, api.ClassifyAnswer{Error: "peer: quorum not reached: 0 of 1 needed variants answered", Result: &res})
+		return
+	}
 	switch string(body) {
 	case "bad":
 		writeJSON(w, http.StatusBadRequest, api.ErrorBody{Error: "nn: not a JPEG or PNG image"})

@@ -7,7 +7,7 @@ import (
 )
 
 // hedged calls do with the pool's peers from first on, failing over on
-// connection errors as try does. With a hedge delay, when the first
+// connection errors and retryable refusals as try does. With a hedge delay, when the first
 // attempt has no answer after it, a second attempt starts with the next
 // peer not yet tried, the peer the first attempt waits on is skipped for
 // the dead time, and the first attempt to end with an answer (or the last
@@ -62,7 +62,7 @@ func hedged[T any](p *Pool, ctx context.Context, first int, do func(context.Cont
 				break
 			}
 			r.peer = i
-			if r.v, r.err = do(hctx, p.clients[i]); r.err == nil || !Unreachable(hctx, r.err) {
+			if r.v, r.err = do(hctx, p.clients[i]); r.err == nil || !again(hctx, r.err) {
 				break
 			}
 			p.setDeadUntil(i, p.now().Add(p.deadFor))

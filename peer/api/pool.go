@@ -111,10 +111,34 @@ type Trace struct {
 }
 
 // ClassifyTrace is Classify that also reports the peers tried.
+// A peer that answers 503 with Retry-After (busy, or reaching none of the
+// variants, as a peer just started) is passed over like one unreachable;
+// its answer is returned when no other peer answers better.
 func (e Entry) ClassifyTrace(ctx context.Context, img []byte, params Params) (*ClassifyResponse, Trace, error) {
-	return hedged(e.p, ctx, e.first, func(ctx context.Context, c *Client) (*ClassifyResponse, error) {
-		return c.Classify(ctx, img, params)
+	resp, tr, err := hedged(e.p, ctx, e.first, func(ctx context.Context, c *Client) (*ClassifyResponse, error) {
+		resp, err := c.Classify(ctx, img, params)
+		if err == nil && resp.Retryable() {
+			return resp, &elsewhere{resp}
+		}
+		return resp, err
 	})
+	var ee *elsewhere
+	if errors.As(err, &ee) {
+		return ee.resp, tr, nil
+	}
+	return resp, tr, err
+}
+
+// elsewhere carries a retryable refusal through the failover loop.
+type elsewhere struct{ resp *ClassifyResponse }
+
+func (e *elsewhere) Error() string { return e.resp.Err().Error() }
+
+// again reports whether another peer may be asked after err: the peer was
+// unreachable, or refused for now.
+func again(ctx context.Context, err error) bool {
+	var ee *elsewhere
+	return Unreachable(ctx, err) || (errors.As(err, &ee) && ctx.Err() == nil)
 }
 
 // Get fetches path, from the entry's peer first.
@@ -154,7 +178,7 @@ func (p *Pool) order(first int) []int {
 func (p *Pool) try(ctx context.Context, first int, do func(*Client) error) error {
 	var err error
 	for _, i := range p.order(first) {
-		if err = do(p.clients[i]); err == nil || !Unreachable(ctx, err) {
+		if err = do(p.clients[i]); err == nil || !again(ctx, err) {
 			if err == nil {
 				p.setDeadUntil(i, time.Time{})
 			}

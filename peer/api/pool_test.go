@@ -117,6 +117,32 @@ func TestPoolDoesNotFailOverAnAnswer(t *testing.T) {
 	}
 }
 
+// TestPoolFailsOverARetryableRefusal: a peer that refuses with Retry-After
+// (no variant answered it: just restarted, cut off) is passed over for the
+// next; when every peer refuses so, the last refusal is the answer.
+func TestPoolFailsOverARetryableRefusal(t *testing.T) {
+	first, second := &fakePeer{none: true}, &fakePeer{}
+	s1, s2 := httptest.NewServer(first), httptest.NewServer(second)
+	defer s1.Close()
+	defer s2.Close()
+	p := newPool(t, []string{s1.URL, s2.URL}, 0, &http.Client{})
+	resp, tr, err := p.From(0).ClassifyTrace(context.Background(), []byte("img"), api.Params{})
+	if err != nil || resp.Status != http.StatusOK || tr.URL != s2.URL || tr.Tried != 2 {
+		t.Fatalf("first peer refusing for now: %+v, %+v, %v; want the second peer's answer after trying 2", resp, tr, err)
+	}
+	if len(first.got) != 1 || len(second.got) != 1 {
+		t.Errorf("requests: first %d, second %d; want 1 and 1", len(first.got), len(second.got))
+	}
+
+	s3 := httptest.NewServer(&fakePeer{none: true})
+	defer s3.Close()
+	p = newPool(t, []string{s1.URL, s3.URL}, 0, &http.Client{})
+	resp, err = p.From(0).Classify(context.Background(), []byte("img"), api.Params{})
+	if err != nil || resp.Status != http.StatusServiceUnavailable || !resp.Retryable() || resp.Answer.Error == "" {
+		t.Fatalf("every peer refusing for now: %+v, %v; want the last 503 as the answer", resp, err)
+	}
+}
+
 // TestPoolFailsOverAPeerDyingMidRequest: a peer that closes the connection
 // before answering (killed) is failed over too.
 func TestPoolFailsOverAPeerDyingMidRequest(t *testing.T) {
