@@ -99,12 +99,13 @@ func viewMissing(url string, cv *api.ClusterView, member, version string) []stri
 }
 
 // run polls until nothing is missing for w.rounds polls in a row, printing
-// each new list of what it waits for, or fails at timeout naming what was
-// still missing.
+// each new list of what it waits for, or fails at timeout naming what the
+// last poll found missing. Each poll runs to its end (its requests have
+// their own timeout), so that the failure names what was missing, not a
+// poll cut short: a run may overrun timeout by one poll.
 func (w *waitMember) run(ctx context.Context, timeout time.Duration) error {
 	start := w.now()
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
+	deadline := start.Add(timeout)
 	last, good := "", 0
 	for {
 		miss := w.missing(ctx)
@@ -124,12 +125,15 @@ func (w *waitMember) run(ctx context.Context, timeout time.Duration) error {
 			fmt.Fprintf(w.out, "%s: waiting for %s (%s):\n  %s\n", elapsed, w.member, plural(len(miss), "condition"), strings.Join(miss, "\n  "))
 			last = now
 		}
-		select {
-		case <-ctx.Done():
+		if w.now().Add(w.interval).After(deadline) {
 			if len(miss) == 0 {
 				miss = []string{fmt.Sprintf("nothing missing in the last poll, but %d polls in a row without are needed", w.rounds)}
 			}
 			return fmt.Errorf("wait-member %s: not back after %s; still missing:\n  %s", w.member, timeout, strings.Join(miss, "\n  "))
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("wait-member %s: %w", w.member, ctx.Err())
 		case <-time.After(w.interval):
 		}
 	}
@@ -166,8 +170,8 @@ every --peer's /v1/cluster lists NAME as a live member (running --version, if gi
 and in every view the plan has settled (each member serves exactly what the plan gives
 it) and every variant is served. All of it must hold for --rounds polls in a row.
 Prints what it still waits for whenever that changes; exits 0 when the member is back,
-1 at --timeout naming what was still missing. A rolling upgrade (deploy/ansible
-upgrade.yml) runs it after each host restarts.`,
+1 at --timeout (plus at most one poll) naming what the last poll found missing.
+A rolling upgrade (deploy/ansible upgrade.yml) runs it after each host restarts.`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			switch {
