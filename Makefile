@@ -24,7 +24,7 @@ demo: deps build
 # Everything CI runs: formatting, vet and staticcheck (lint), unit and integration tests on this
 # machine (assembly and pure-Go kernels), the pure-Go build, and the nn tests
 # built for the Raspberry Pis' arm64 and armv7 under qemu-user.
-test: deps fmt-check lint test-go test-purego test-arm release chaos-short
+test: deps fmt-check lint lint-deploy test-go test-purego test-arm release chaos-short
 
 # The chaos suite (deploy/chaos): 5 peers in network namespaces serving the
 # CIFAR-10 family under load, through kill -9, SIGSTOP, a partition, a slow
