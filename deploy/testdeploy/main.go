@@ -32,7 +32,6 @@ type Options struct {
 	Upgrade  time.Duration // upper bound on the rolling upgrade
 	Rate     float64       // loadgen rate during the upgrade
 	Keep     bool          // leave the hosts up until interrupted (debugging)
-	Binary   string        // where the role installs varpar on a host
 	Vars     map[string]any
 }
 
@@ -71,7 +70,6 @@ func main() {
 	flag.DurationVar(&o.Upgrade, "upgrade-timeout", 20*time.Minute, "longest the rolling upgrade may take")
 	flag.Float64Var(&o.Rate, "rate", 4, "classify requests per second during the rolling upgrade")
 	flag.BoolVar(&o.Keep, "keep", false, "keep the hosts up after the checks until interrupted (for debugging by hand)")
-	flag.StringVar(&o.Binary, "binary", "/usr/local/bin/varpar", "path of the varpar binary the role installs on a host")
 	vars := varsFlag{}
 	flag.Var(vars, "var", "NAME=VALUE: one more inventory variable for the role (JSON, else a string); repeatable")
 	flag.Parse()

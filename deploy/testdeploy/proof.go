@@ -163,7 +163,7 @@ func (e *Env) Proof(ctx context.Context, o Options, s *Summary) error {
 
 	start = time.Now()
 	for i, h := range e.Hosts {
-		v, file, err := e.binary(ctx, h, o.Binary)
+		v, file, err := e.binary(ctx, h)
 		if err != nil {
 			s.fail("%s: %v", h.Name, err)
 			continue
@@ -216,7 +216,7 @@ func (e *Env) Proof(ctx context.Context, o Options, s *Summary) error {
 		s.fail("after the upgrade: %v", err)
 	}
 	for i, h := range e.Hosts {
-		v, _, err := e.binary(ctx, h, o.Binary)
+		v, _, err := e.binary(ctx, h)
 		if err != nil {
 			s.fail("%s after the upgrade: %v", h.Name, err)
 			continue
@@ -455,9 +455,21 @@ func checkView(cv *api.ClusterView, hosts []*Host, want string) error {
 	return nil
 }
 
-// binary is `varpar version`'s version and `file` on the binary at p on h,
-// checking that a process of h's namespace runs that binary.
-func (e *Env) binary(ctx context.Context, h *Host, p string) (version, file string, err error) {
+// binary finds the binary h's running peer was started from (the argument
+// before "peer" in the command line of a process of h's namespace; under
+// qemu-user the process is the emulator, so /proc/PID/exe would not do) and
+// returns `varpar version`'s version and `file -L` on it, both over ssh.
+func (e *Env) binary(ctx context.Context, h *Host) (version, file string, err error) {
+	p := ""
+	for _, pid := range hostPIDs(h.NS, "") {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		if q := peerBinary(strings.Split(string(b), "\x00")); q != "" {
+			p = q
+		}
+	}
+	if p == "" {
+		return "", "", fmt.Errorf("no process in namespace %s runs varpar peer", h.NS)
+	}
 	out, err := e.SSH(ctx, h, fmt.Sprintf("file -L %s && %s version", p, p))
 	if err != nil {
 		return "", "", err
@@ -467,24 +479,22 @@ func (e *Env) binary(ctx context.Context, h *Host, p string) (version, file stri
 		return "", "", fmt.Errorf("file and varpar version printed %q", out)
 	}
 	file = lines[0]
-	v, ok := strings.CutPrefix(strings.TrimSpace(lines[1]), "varpar ")
-	if !ok {
-		return "", file, fmt.Errorf("varpar version's first line is %q, want \"varpar VERSION\"", lines[1])
+	f := strings.Fields(lines[1])
+	if len(f) < 2 || f[0] != "varpar" {
+		return "", file, fmt.Errorf("%s version's first line is %q, want \"varpar VERSION\"", p, lines[1])
 	}
-	running := false
-	for _, pid := range hostPIDs(h.NS, "") {
-		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-		args := strings.Split(string(b), "\x00")
-		for i, a := range args {
-			if a == p && i+1 < len(args) && args[i+1] == "peer" {
-				running = true
-			}
+	return f[1], file, nil
+}
+
+// peerBinary is the binary path in a `... BINARY peer ...` command line
+// whose base name starts with varpar, or "".
+func peerBinary(args []string) string {
+	for i := 0; i+1 < len(args); i++ {
+		if args[i+1] == "peer" && strings.HasPrefix(filepath.Base(args[i]), "varpar") && strings.HasPrefix(args[i], "/") {
+			return args[i]
 		}
 	}
-	if !running {
-		return strings.Fields(v)[0], file, fmt.Errorf("no process in %s runs %s peer", h.NS, p)
-	}
-	return strings.Fields(v)[0], file, nil
+	return ""
 }
 
 // loadgen runs varpar loadgen against hosts for d and returns its report.

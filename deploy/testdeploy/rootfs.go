@@ -108,11 +108,21 @@ func Rootfs(cache, arch string, log func(string, ...any)) (string, bool, error) 
 		}
 	}
 	tmp := dir + ".tmp"
-	for _, p := range []string{tmp, dir, stampFile} {
-		if err := os.RemoveAll(p); err != nil {
+	// A killed earlier build may have left debootstrap's /proc and /sys
+	// mounted in its tree: unmount before removing anything.
+	mi, _ := os.ReadFile("/proc/self/mountinfo")
+	for _, m := range append(mountsUnder(string(mi), tmp), mountsUnder(string(mi), dir)...) {
+		log("rootfs %s: unmounting leftover %s", arch, m)
+		if err := umount(m); err != nil {
 			return "", false, fmt.Errorf("rootfs: %w", err)
 		}
 	}
+	for _, p := range []string{tmp, dir} {
+		if err := removeTree(p); err != nil {
+			return "", false, fmt.Errorf("rootfs: %w", err)
+		}
+	}
+	os.Remove(stampFile)
 	debs := filepath.Join(cache, "debs-"+arch)
 	if err := os.MkdirAll(debs, 0o755); err != nil {
 		return "", false, err

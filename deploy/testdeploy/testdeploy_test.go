@@ -290,3 +290,20 @@ func TestOptionsCheck(t *testing.T) {
 		}
 	}
 }
+
+func TestPeerBinary(t *testing.T) {
+	for _, c := range []struct {
+		cmdline string
+		want    string
+	}{
+		{"/usr/local/bin/varpar\x00peer\x00--config\x00/etc/varpar/peer.yaml\x00", "/usr/local/bin/varpar"},
+		{"/usr/bin/qemu-aarch64-static\x00/usr/local/lib/varpar/varpar-v2\x00/usr/local/lib/varpar/varpar-v2\x00peer\x00", "/usr/local/lib/varpar/varpar-v2"},
+		{"/bin/sh\x00/usr/local/lib/varpar/varpar-direct\x00start\x00", ""},
+		{"varpar\x00peer\x00", ""},
+		{"/usr/sbin/sshd\x00-D\x00", ""},
+	} {
+		if got := peerBinary(strings.Split(c.cmdline, "\x00")); got != c.want {
+			t.Errorf("%q: %q, want %q", c.cmdline, got, c.want)
+		}
+	}
+}
