@@ -2,9 +2,11 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -134,8 +136,17 @@ func (e *Env) Playbook(ctx context.Context, dir, inventory, playbook, name strin
 	os.MkdirAll(cp, 0o700)
 	cmd.Env = append(os.Environ(), "ANSIBLE_NOCOLOR=1", "ANSIBLE_SSH_CONTROL_PATH_DIR="+cp, "ANSIBLE_RETRY_FILES_ENABLED=0")
 	logf("ansible-playbook %s (log %s/%s.log)", strings.Join(args, " "), e.LogDir, name)
-	out, err := cmd.CombinedOutput()
-	os.WriteFile(filepath.Join(e.LogDir, name+".log"), out, 0o644)
+	// The log is written as ansible goes, to follow a long run.
+	logFile, err := os.Create(filepath.Join(e.LogDir, name+".log"))
+	if err != nil {
+		return nil, "", err
+	}
+	defer logFile.Close()
+	var buf bytes.Buffer
+	cmd.Stdout = io.MultiWriter(&buf, logFile)
+	cmd.Stderr = cmd.Stdout
+	err = cmd.Run()
+	out := buf.Bytes()
 	recaps, perr := ParseRecap(string(out))
 	if perr != nil {
 		if err != nil {
