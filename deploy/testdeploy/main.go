@@ -101,8 +101,8 @@ func main() {
 }
 
 // AptPackages are the Debian packages the harness needs on the control
-// machine.
-var AptPackages = []string{"debootstrap", "openssh-client", "ansible-core", "binfmt-support", "qemu-user-static", "iproute2", "util-linux", "file"}
+// machine (the hosts get theirs from debootstrap: see Include).
+var AptPackages = []string{"debootstrap", "openssh-client", "ansible-core", "binfmt-support", "qemu-user-static", "iproute2", "util-linux", "make"}
 
 func (o *Options) check() error {
 	if len(o.Archs) == 0 {
@@ -135,7 +135,7 @@ func (o *Options) check() error {
 func tools(stages string) []string {
 	t := []string{"ip", "nsenter", "chroot", "mount", "debootstrap", "ssh", "ssh-keygen", "ansible-playbook"}
 	if stages == "all" {
-		t = append(t, "make", "file")
+		t = append(t, "make", "go")
 	}
 	return t
 }
