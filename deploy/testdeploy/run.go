@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -340,4 +339,3 @@ func (e *Env) Teardown() error {
 	return errors.Join(errs...)
 }
 
-var _ = netip.Addr{}
