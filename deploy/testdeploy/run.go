@@ -338,4 +338,3 @@ func (e *Env) Teardown() error {
 	errs = append(errs, os.RemoveAll(e.Ctl))
 	return errors.Join(errs...)
 }
-
