@@ -330,6 +330,14 @@ func (e *Env) Teardown() error {
 	var errs []error
 	for _, h := range e.Hosts {
 		errs = append(errs, h.Stop())
+		// Keep the peers' logs (the role's default data dir) for a look
+		// after the trees are gone.
+		logs, _ := filepath.Glob(filepath.Join(h.Dir, "upper/var/lib/varpar/*.log"))
+		for _, l := range logs {
+			if b, err := os.ReadFile(l); err == nil {
+				os.WriteFile(filepath.Join(e.LogDir, h.Name+"-"+filepath.Base(l)), b, 0o644)
+			}
+		}
 	}
 	errs = append(errs, e.Net.Close())
 	for _, h := range e.Hosts {
