@@ -1,0 +1,96 @@
+#!/bin/bash
+# mkimage.sh CACHE_DIR GUEST_CIDR: builds (or keeps) the Debian bookworm arm64 root
+# filesystem that make test-deploy-vm boots, in CACHE_DIR/rootfs, with the
+# kernel and initrd copied to CACHE_DIR/vmlinuz and CACHE_DIR/initrd.img and a
+# test-only ssh key in CACHE_DIR/id_ed25519. CACHE_DIR/stamp names the package
+# list and layout it was built from: a run with the same stamp does nothing, a
+# changed one rebuilds from scratch. The Debian mirror is read at run time from
+# this machine's apt configuration. Needs root, debootstrap, qemu-user-static
+# (registered through binfmt_misc with the F flag; this script registers it if
+# nothing has) and ssh-keygen. Called by deploy/testvm (the Go program).
+set -euo pipefail
+
+cache=${1:?usage: mkimage.sh CACHE_DIR GUEST_CIDR}
+# The guest's static address on the tap link (e.g. 198.19.11.2/24; the Go
+# program owns the plan and passes it).
+guest_addr=${2:?usage: mkimage.sh CACHE_DIR GUEST_CIDR}
+[[ $guest_addr =~ ^198\.1[89]\.[0-9]{1,3}\.[0-9]{1,3}/[0-9]{1,2}$ ]] || { echo "mkimage: guest address $guest_addr is not a CIDR in 198.18.0.0/15" >&2; exit 1; }
+suite=bookworm
+arch=arm64
+variant=minbase
+# The guest: systemd as PID 1, sshd and python3 for ansible, Debian's arm64
+# kernel and an initrd (virtio and ext4 are modules in Debian's kernel).
+packages=(systemd-sysv udev dbus openssh-server python3 sudo iproute2 procps
+	linux-image-arm64 initramfs-tools zstd)
+layout=3 # bump when the configuration below changes
+stamp="suite=$suite arch=$arch variant=$variant packages=$(printf '%s\n' "${packages[@]}" | sort | paste -sd, -) addr=$guest_addr layout=$layout"
+
+if [[ -f $cache/stamp && "$(cat "$cache/stamp")" == "$stamp" && -d $cache/rootfs && -f $cache/vmlinuz && -f $cache/id_ed25519 ]]; then
+	echo "mkimage: cached image is current ($cache/stamp)"
+	exit 0
+fi
+[[ $(id -u) == 0 ]] || { echo "mkimage: needs root" >&2; exit 1; }
+
+# The mirror: the URIs of the stanza whose Suites has bookworm, else a
+# `deb URI bookworm ...` line of sources.list.
+mirror=""
+if [[ -f /etc/apt/sources.list.d/debian.sources ]]; then
+	mirror=$(awk 'BEGIN{RS=""; FS="\n"} {u=""; s=0; for(i=1;i<=NF;i++){ if($i ~ /^URIs:/){split($i,a,/[ \t]+/); u=a[2]} if($i ~ /^Suites:/ && $i ~ /[ \t]bookworm([ \t]|$)/) s=1 } if(s && u!=""){print u; exit}}' /etc/apt/sources.list.d/debian.sources)
+fi
+if [[ -z $mirror && -f /etc/apt/sources.list ]]; then
+	mirror=$(awk '$1=="deb" { i=2; if ($2 ~ /^\[/) { while (i<=NF && $i !~ /\]$/) i++; i++ } if ($(i+1)=="bookworm") { print $i; exit } }' /etc/apt/sources.list)
+fi
+[[ -n $mirror ]] || { echo "mkimage: no Debian bookworm mirror in /etc/apt/sources.list.d/debian.sources (URIs: of the Suites: bookworm stanza) or /etc/apt/sources.list" >&2; exit 1; }
+
+# qemu-aarch64 through binfmt_misc, F flag (the interpreter is opened now, so
+# it works inside the chroot). Another helper may register it at the same
+# time: "File exists" is fine, what counts is that the entry is there after.
+bm=/proc/sys/fs/binfmt_misc
+[[ -e $bm/register ]] || mount -t binfmt_misc binfmt_misc $bm 2>/dev/null || [[ -e $bm/register ]] ||
+	{ echo "mkimage: cannot mount binfmt_misc on $bm" >&2; exit 1; }
+if [[ ! -e $bm/qemu-aarch64 ]]; then
+	[[ -x /usr/bin/qemu-aarch64-static ]] || { echo "mkimage: /usr/bin/qemu-aarch64-static missing (apt-get install qemu-user-static)" >&2; exit 1; }
+	printf '%s' ':qemu-aarch64:M:0:\x7f\x45\x4c\x46\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\xb7\x00:\xff\xff\xff\xff\xff\xff\xff\x00\xff\xff\xff\xff\xff\xff\xff\xff\xfe\xff\xff\xff:/usr/bin/qemu-aarch64-static:F' >$bm/register 2>/dev/null || true
+fi
+grep -qx enabled $bm/qemu-aarch64 2>/dev/null || { echo "mkimage: qemu-aarch64 is not registered (enabled) in $bm" >&2; exit 1; }
+
+new=$cache/rootfs.new
+mkdir -p "$cache"
+rm -rf "$new" "$cache/stamp"
+echo "mkimage: debootstrap --arch=$arch $suite from $mirror (emulated second stage: many minutes)"
+start=$(date +%s)
+if ! debootstrap --arch=$arch --variant=$variant --include="$(IFS=,; echo "${packages[*]}")" \
+	$suite "$new" "$mirror" >"$cache/debootstrap.log" 2>&1; then
+	tail -n 30 "$cache/debootstrap.log" >&2
+	[[ -f $new/debootstrap/debootstrap.log ]] && tail -n 30 "$new/debootstrap/debootstrap.log" >&2
+	echo "mkimage: debootstrap failed (log: $cache/debootstrap.log)" >&2
+	exit 1
+fi
+echo "mkimage: debootstrap took $(($(date +%s) - start)) s"
+
+echo varpar-vm >"$new/etc/hostname"
+printf '127.0.0.1 localhost\n127.0.1.1 varpar-vm\n' >"$new/etc/hosts"
+printf '/dev/vda / ext4 defaults,errors=remount-ro 0 1\n' >"$new/etc/fstab"
+mkdir -p "$new/etc/systemd/network"
+printf '[Match]\nName=eth0\n\n[Network]\nAddress=%s\nLinkLocalAddressing=no\nIPv6AcceptRA=no\n' "$guest_addr" >"$new/etc/systemd/network/10-eth0.network"
+printf 'UseDNS no\nPermitRootLogin prohibit-password\n' >"$new/etc/ssh/sshd_config.d/varpar-testvm.conf"
+chroot "$new" systemctl enable systemd-networkd.service >/dev/null 2>&1
+# Nothing in the guest reaches a network but the tap: no apt timers.
+chroot "$new" systemctl mask apt-daily.timer apt-daily-upgrade.timer >/dev/null 2>&1 || true
+rm -f "$cache/id_ed25519" "$cache/id_ed25519.pub"
+ssh-keygen -q -t ed25519 -N '' -C varpar-testvm -f "$cache/id_ed25519"
+install -d -m 0700 "$new/root/.ssh"
+install -m 0600 "$cache/id_ed25519.pub" "$new/root/.ssh/authorized_keys"
+rm -f "$new"/var/cache/apt/archives/*.deb
+
+kernel=$(ls "$new"/boot/vmlinuz-* | sort -V | tail -n 1)
+initrd=$(ls "$new"/boot/initrd.img-* | sort -V | tail -n 1)
+[[ -f $kernel && -f $initrd ]] || { echo "mkimage: no kernel or initrd in $new/boot" >&2; exit 1; }
+cp "$kernel" "$cache/vmlinuz"
+cp "$initrd" "$cache/initrd.img"
+grep -E '^CONFIG_(VIRTIO_BLK|VIRTIO_NET|VIRTIO_PCI|EXT4_FS)=' "$new"/boot/config-* >"$cache/kernel-virtio.txt" || true
+
+rm -rf "$cache/rootfs"
+mv "$new" "$cache/rootfs"
+printf '%s' "$stamp" >"$cache/stamp"
+echo "mkimage: built $cache/rootfs in $(($(date +%s) - start)) s"
