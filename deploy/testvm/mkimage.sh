@@ -1,6 +1,7 @@
 #!/bin/bash
-# mkimage.sh CACHE_DIR GUEST_CIDR: builds (or keeps) the Debian bookworm arm64 root
-# filesystem that make test-deploy-vm boots, in CACHE_DIR/rootfs, with the
+# mkimage.sh CACHE_DIR GUEST_CIDR (mkimage.sh --mirror: print the mirror)
+# builds (or keeps) the Debian bookworm arm64 root filesystem that
+# make test-deploy-vm boots, in CACHE_DIR/rootfs, with the
 # kernel and initrd copied to CACHE_DIR/vmlinuz and CACHE_DIR/initrd.img and a
 # test-only ssh key in CACHE_DIR/id_ed25519. CACHE_DIR/stamp names the package
 # list and layout it was built from: a run with the same stamp does nothing, a
@@ -9,6 +10,31 @@
 # (registered through binfmt_misc with the F flag; this script registers it if
 # nothing has) and ssh-keygen. Called by deploy/testvm (the Go program).
 set -euo pipefail
+
+# debian_mirror prints the mirror of this machine's apt configuration: the
+# URIs of the deb822 stanza whose Suites has bookworm, else the URI of a
+# `deb [options] URI bookworm ...` line of sources.list. The paths can be
+# overridden (VARPAR_APT_SOURCES, VARPAR_APT_LIST) for the tests.
+debian_mirror() {
+	local sources=${VARPAR_APT_SOURCES:-/etc/apt/sources.list.d/debian.sources}
+	local list=${VARPAR_APT_LIST:-/etc/apt/sources.list} m=""
+	if [[ -f $sources ]]; then
+		m=$(awk 'BEGIN{RS=""; FS="\n"} {u=""; s=0; d=0; for(i=1;i<=NF;i++){ if($i ~ /^URIs:/){split($i,a,/[ \t]+/); u=a[2]} if($i ~ /^Suites:/ && $i ~ /[ \t]bookworm([ \t]|$)/) s=1; if($i ~ /^Types:/ && $i ~ /[ \t]deb([ \t]|$)/) d=1 } if(s && d && u!=""){print u; exit}}' "$sources")
+	fi
+	if [[ -z $m && -f $list ]]; then
+		m=$(awk '$1=="deb" { i=2; if ($2 ~ /^\[/) { while (i<=NF && $i !~ /\]$/) i++; i++ } if ($(i+1)=="bookworm") { print $i; exit } }' "$list")
+	fi
+	if [[ -z $m ]]; then
+		echo "mkimage: no Debian bookworm mirror in $sources (URIs: of a Types: deb, Suites: bookworm stanza) or $list (a deb URI bookworm line)" >&2
+		return 1
+	fi
+	echo "$m"
+}
+
+if [[ ${1:-} == --mirror ]]; then
+	debian_mirror
+	exit
+fi
 
 cache=${1:?usage: mkimage.sh CACHE_DIR GUEST_CIDR}
 # The guest's static address on the tap link (e.g. 198.19.11.2/24; the Go
@@ -31,16 +57,7 @@ if [[ -f $cache/stamp && "$(cat "$cache/stamp")" == "$stamp" && -d $cache/rootfs
 fi
 [[ $(id -u) == 0 ]] || { echo "mkimage: needs root" >&2; exit 1; }
 
-# The mirror: the URIs of the stanza whose Suites has bookworm, else a
-# `deb URI bookworm ...` line of sources.list.
-mirror=""
-if [[ -f /etc/apt/sources.list.d/debian.sources ]]; then
-	mirror=$(awk 'BEGIN{RS=""; FS="\n"} {u=""; s=0; for(i=1;i<=NF;i++){ if($i ~ /^URIs:/){split($i,a,/[ \t]+/); u=a[2]} if($i ~ /^Suites:/ && $i ~ /[ \t]bookworm([ \t]|$)/) s=1 } if(s && u!=""){print u; exit}}' /etc/apt/sources.list.d/debian.sources)
-fi
-if [[ -z $mirror && -f /etc/apt/sources.list ]]; then
-	mirror=$(awk '$1=="deb" { i=2; if ($2 ~ /^\[/) { while (i<=NF && $i !~ /\]$/) i++; i++ } if ($(i+1)=="bookworm") { print $i; exit } }' /etc/apt/sources.list)
-fi
-[[ -n $mirror ]] || { echo "mkimage: no Debian bookworm mirror in /etc/apt/sources.list.d/debian.sources (URIs: of the Suites: bookworm stanza) or /etc/apt/sources.list" >&2; exit 1; }
+mirror=$(debian_mirror) || exit 1
 
 # qemu-aarch64 through binfmt_misc, F flag (the interpreter is opened now, so
 # it works inside the chroot). Another helper may register it at the same
