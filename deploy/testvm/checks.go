@@ -132,14 +132,26 @@ func (r *runner) departure(ctx context.Context, t time.Time, off int64, limit ti
 
 func (r *runner) stopLeaves(ctx context.Context) (string, error) {
 	off, t := r.logSize(), time.Now()
-	if _, err := r.ssh(ctx, 2*time.Minute, "systemctl stop varpar"); err != nil {
-		return "", err
+	// The stop runs while the host peer's view is polled, so that the
+	// time to leave is measured from the command, not from its end.
+	type result struct {
+		took time.Duration
+		err  error
 	}
-	stopped := secs(time.Since(t))
-	d, err := r.departure(ctx, t, off, time.Minute)
-	if err != nil {
-		return "", err
+	stopDone := make(chan result, 1)
+	go func() {
+		_, err := r.ssh(ctx, 2*time.Minute, "systemctl stop varpar")
+		stopDone <- result{time.Since(t), err}
+	}()
+	d, derr := r.departure(ctx, t, off, time.Minute)
+	res := <-stopDone
+	if res.err != nil {
+		return "", res.err
 	}
+	if derr != nil {
+		return "", derr
+	}
+	stopped := secs(res.took)
 	r.s.Stop = d
 	state, _ := r.ssh(ctx, time.Minute, "systemctl is-active varpar; journalctl -u varpar -n 5 --no-pager -o cat")
 	detail := fmt.Sprintf("systemctl stop took %.1f s; gone from %s's view %.1f s after it; %s: %s; guest: %s",
