@@ -154,7 +154,7 @@ func (r *runner) stopLeaves(ctx context.Context) (string, error) {
 	stopped := secs(res.took)
 	r.s.Stop = d
 	state, _ := r.ssh(ctx, time.Minute, "systemctl is-active varpar; journalctl -u varpar -n 5 --no-pager -o cat")
-	detail := fmt.Sprintf("systemctl stop took %.1f s; gone from %s's view %.1f s after it; %s: %s; guest: %s",
+	detail := fmt.Sprintf("systemctl stop took %.1f s; gone from %s's view %.1f s after the command was sent; %s: %s; guest: %s",
 		stopped, hostName, d.Seconds, d.Kind, d.LogLine, strings.Join(strings.Fields(state), " "))
 	if d.Kind != "left" {
 		return detail, fmt.Errorf("the peer did not leave gracefully: the host peer's log says %q (%s)", d.Kind, d.LogLine)
