@@ -22,7 +22,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -227,5 +226,3 @@ func abs(p string) (string, error) {
 	}
 	return a, nil
 }
-
-var errTimeout = errors.New("timed out")
