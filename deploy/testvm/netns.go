@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
@@ -53,9 +54,13 @@ func nsHTTPClient(ns string) *http.Client {
 	}}
 }
 
+// runNamespace matches the names of the namespaces runs make: vpv- and the
+// run's 6 hex digits (the unit test's are vpv-t..., not a run's).
+var runNamespace = regexp.MustCompile(`^` + nsPrefix + `[0-9a-f]{6}$`)
+
 // cleanLeftovers removes what a killed earlier run left: every namespace
-// named vpv-* (this test's prefix), after ending the processes in it (qemu,
-// the host peer) by PID.
+// named like a run's (vpv-<6 hex>), after ending the processes in it (qemu,
+// the host peer, ssh) by PID.
 func cleanLeftovers() error {
 	out, err := cmdOut("ip", "netns", "list")
 	if err != nil {
@@ -63,7 +68,7 @@ func cleanLeftovers() error {
 	}
 	for _, l := range strings.Split(out, "\n") {
 		f := strings.Fields(l)
-		if len(f) == 0 || !strings.HasPrefix(f[0], nsPrefix) {
+		if len(f) == 0 || !runNamespace.MatchString(f[0]) {
 			continue
 		}
 		ns := f[0]

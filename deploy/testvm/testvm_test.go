@@ -102,3 +102,12 @@ func TestSummaryWrite(t *testing.T) {
 		t.Fatalf("round trip: %+v", back)
 	}
 }
+
+func TestRunNamespace(t *testing.T) {
+	for name, want := range map[string]bool{"vpv-0a1b2c": true, "vpv-t0a1b2c": false, "vpv-0a1b2": false,
+		"vpv-0A1B2C": false, "varpar-chaos-0a1b-p1": false, "xvpv-0a1b2c": false} {
+		if runNamespace.MatchString(name) != want {
+			t.Errorf("%s: want %v", name, want)
+		}
+	}
+}
