@@ -20,6 +20,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/varpar/varpar/consensus"
+	"github.com/varpar/varpar/gossip"
 	"github.com/varpar/varpar/nn"
 	"github.com/varpar/varpar/nn/format"
 	"github.com/varpar/varpar/p2pnet/pb"
@@ -465,7 +466,12 @@ func (p *Peer) fetch(v format.VariantInfo) error {
 
 // announce re-broadcasts this peer's metadata after its served set changed.
 func (p *Peer) announce() {
-	if err := p.gossip.UpdateMeta(5 * time.Second); err != nil {
+	switch err := p.gossip.UpdateMeta(5 * time.Second); {
+	case err == nil:
+	case errors.Is(err, gossip.ErrLeft), errors.Is(err, gossip.ErrShutdown):
+		// Stopping: the served set emptied as the peer left; nobody to tell.
+		p.log.Debug().Err(err).Msg("metadata update after leaving")
+	default:
 		p.log.Warn().Err(err).Msg("metadata update")
 	}
 }
