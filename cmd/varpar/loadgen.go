@@ -150,10 +150,13 @@ func runLoadgen(cmd *cobra.Command, o loadgenOpts) error {
 // finishLoadgen sends the paced requests and prints the report.
 func finishLoadgen(cmd *cobra.Command, o loadgenOpts, counter *load.ByteCounter, classes map[string]bool, send func(context.Context, int) load.Outcome) error {
 	total := load.ScheduledRequests(o.rate, o.duration)
-	// Ctrl-C ends the run early; the report covers what was sent.
+	// Ctrl-C (or SIGTERM) ends the run early: no new requests, those out
+	// finish (within their timeout), and the report covers what was sent. A
+	// second Ctrl-C stops at once.
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	res := load.Pace(ctx, load.Schedule{Total: total, Rate: o.rate, Concurrency: o.concurrency, Drop: true}, send)
+	go func() { <-ctx.Done(); stop() }()
+	res := load.Pace(ctx, load.Schedule{Total: total, Rate: o.rate, Concurrency: o.concurrency, Drop: true, Drain: true}, send)
 	sum := load.Summarize(res.Outcomes, res.Elapsed, classes)
 	if sent := int64(sum.Sent); sent > 0 {
 		sum.BytesSent = float64(counter.Sent()) / float64(sent)

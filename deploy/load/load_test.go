@@ -63,6 +63,45 @@ func TestPaceRateAndCancel(t *testing.T) {
 	}
 }
 
+// TestPaceDrain: stopping a draining run starts no new request, and the
+// calls already out are not cancelled; without Drain they are.
+func TestPaceDrain(t *testing.T) {
+	for _, drain := range []bool{true, false} {
+		ctx, cancel := context.WithCancel(context.Background())
+		started := make(chan struct{}, 2)
+		call := func(cctx context.Context, i int) Outcome {
+			started <- struct{}{}
+			select {
+			case <-cctx.Done():
+				return Outcome{ErrKind: "cancelled"}
+			case <-time.After(100 * time.Millisecond):
+				return Outcome{Answered: 1}
+			}
+		}
+		done := make(chan Run)
+		go func() { done <- Pace(ctx, Schedule{Total: 1000, Rate: 1000, Concurrency: 2, Drop: true, Drain: drain}, call) }()
+		<-started
+		<-started
+		cancel()
+		r := <-done
+		var answered, cancelled int
+		for _, o := range r.Outcomes {
+			switch {
+			case o.Answered == 1:
+				answered++
+			case o.ErrKind == "cancelled":
+				cancelled++
+			}
+		}
+		if drain && (answered != 2 || cancelled != 0) {
+			t.Errorf("drain: %d answered, %d cancelled of %d outcomes; want the 2 out answered", answered, cancelled, len(r.Outcomes))
+		}
+		if !drain && (answered != 0 || cancelled != 2) {
+			t.Errorf("no drain: %d answered, %d cancelled; want the 2 out cancelled", answered, cancelled)
+		}
+	}
+}
+
 func TestScheduledRequests(t *testing.T) {
 	for _, tt := range []struct {
 		rate float64

@@ -30,6 +30,10 @@ type Schedule struct {
 	// loop: a slow cluster shows as drops, not as a lower offered rate);
 	// otherwise it waits for a free slot. Only with Rate > 0.
 	Drop bool
+	// Drain: cancelling Pace's ctx stops the schedule but not the calls
+	// already out, which run to their own end (their client's timeout), so
+	// that stopping a run early fails none of its requests.
+	Drain bool
 }
 
 // Run is what Pace did.
@@ -39,9 +43,14 @@ type Run struct {
 }
 
 // Pace calls do for each request of s. Cancelling ctx stops the schedule
-// (the requests not started are left out of the result) and is passed to
-// the calls. It returns after every call has returned.
+// (the requests not started are left out of the result) and, unless
+// s.Drain, is passed to the calls. It returns after every call has
+// returned.
 func Pace(ctx context.Context, s Schedule, do func(ctx context.Context, i int) Outcome) Run {
+	callCtx := ctx
+	if s.Drain {
+		callCtx = context.WithoutCancel(ctx)
+	}
 	out := make([]Outcome, s.Total)
 	slots := make(chan struct{}, max(s.Concurrency, 1))
 	var wg sync.WaitGroup
@@ -85,7 +94,7 @@ schedule:
 		go func() {
 			defer wg.Done()
 			defer func() { <-slots }()
-			out[i] = do(ctx, i) // each goroutine writes its own element
+			out[i] = do(callCtx, i) // each goroutine writes its own element
 		}()
 	}
 	wg.Wait()
