@@ -79,7 +79,9 @@ func TestPaceDrain(t *testing.T) {
 			}
 		}
 		done := make(chan Run)
-		go func() { done <- Pace(ctx, Schedule{Total: 1000, Rate: 1000, Concurrency: 2, Drop: true, Drain: drain}, call) }()
+		go func() {
+			done <- Pace(ctx, Schedule{Total: 1000, Rate: 1000, Concurrency: 2, Drop: true, Drain: drain}, call)
+		}()
 		<-started
 		<-started
 		cancel()
