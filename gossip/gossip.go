@@ -111,7 +111,7 @@ func (g *Gossip) Start() error {
 	if err != nil {
 		return fmt.Errorf("gossip: keyring: %w", err)
 	}
-	mc := g.cfg.memberlistConfig(&delegate{g: g}, keyring, newStdLogger(g.log, g.cfg.OnRejected))
+	mc := g.cfg.memberlistConfig(&delegate{g: g}, keyring, newStdLogger(g.log, g.cfg.OnRejected, g.stopped))
 	ml, err := memberlist.Create(mc)
 	if err != nil {
 		return fmt.Errorf("gossip: start: %w", err)

@@ -20,10 +20,15 @@ import (
 // at most rejectLogBurst lines per reason per rejectLogEvery, the first line
 // after a quiet spell saying how many were suppressed. An SD card then sees
 // a few lines a minute, not thousands a second.
+//
+// Once the node shuts down (stopped closed), memberlist's lines are dropped:
+// what its goroutines still say then ("use of closed network connection", a
+// probe that outlived Shutdown) is about the shutdown itself.
 type logWriter struct {
 	log      zerolog.Logger
 	rejected func(reason string) // nil: not counted
 	limit    *ratelog.Limiter    // by reason
+	stopped  <-chan struct{}     // nil: never
 }
 
 const (
@@ -31,8 +36,10 @@ const (
 	rejectLogEvery = 10 * time.Second // the window
 )
 
-func newStdLogger(l zerolog.Logger, rejected func(reason string)) *log.Logger {
-	return log.New(newLogWriter(l.With().Str("component", "memberlist").Logger(), rejected, time.Now), "", 0)
+func newStdLogger(l zerolog.Logger, rejected func(reason string), stopped <-chan struct{}) *log.Logger {
+	w := newLogWriter(l.With().Str("component", "memberlist").Logger(), rejected, time.Now)
+	w.stopped = stopped
+	return log.New(w, "", 0)
 }
 
 func newLogWriter(l zerolog.Logger, rejected func(reason string), now func() time.Time) *logWriter {
@@ -40,6 +47,11 @@ func newLogWriter(l zerolog.Logger, rejected func(reason string), now func() tim
 }
 
 func (w *logWriter) Write(p []byte) (int, error) {
+	select {
+	case <-w.stopped:
+		return len(p), nil
+	default:
+	}
 	level, msg := parseLogLine(string(p))
 	reason := rejectReason(msg)
 	if reason == "" {

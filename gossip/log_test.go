@@ -35,12 +35,25 @@ func TestParseLogLine(t *testing.T) {
 // What memberlist prints reaches zerolog, at its level, and nothing else.
 func TestStdLoggerGoesToZerolog(t *testing.T) {
 	var buf bytes.Buffer
-	l := newStdLogger(zerolog.New(&buf).Level(zerolog.InfoLevel), nil)
+	l := newStdLogger(zerolog.New(&buf).Level(zerolog.InfoLevel), nil, nil)
 	l.Printf("[DEBUG] memberlist: dropped at info level")
 	l.Printf("[WARN] memberlist: Got ping for unexpected node %s", "x")
 	got := strings.TrimSpace(buf.String())
 	want := `{"level":"warn","component":"memberlist","message":"Got ping for unexpected node x"}`
 	if got != want {
 		t.Errorf("zerolog got\n%s\nwant\n%s", got, want)
+	}
+}
+
+// Once the node is stopped, memberlist's lines are dropped.
+func TestStdLoggerQuietAfterShutdown(t *testing.T) {
+	var buf bytes.Buffer
+	stopped := make(chan struct{})
+	l := newStdLogger(zerolog.New(&buf), nil, stopped)
+	l.Printf("[WARN] memberlist: before")
+	close(stopped)
+	l.Printf("[ERR] memberlist: Failed to send gossip: use of closed network connection")
+	if got := strings.TrimSpace(buf.String()); got != `{"level":"warn","component":"memberlist","message":"before"}` {
+		t.Errorf("got %s; want only the line from before the stop", got)
 	}
 }

@@ -65,9 +65,19 @@ func TestReadyWaitsForAnotherMember(t *testing.T) {
 		}
 		return len(mine) > 0
 	}
-	for deadline := time.Now().Add(30 * time.Second); !servesPlan(); time.Sleep(10 * time.Millisecond) {
+	// Its own view lists what it serves once its metadata is updated, a
+	// moment after the servers start.
+	inView := func() bool {
+		for _, ms := range p.Cluster().Serving {
+			if len(ms) > 0 {
+				return true
+			}
+		}
+		return false
+	}
+	for deadline := time.Now().Add(30 * time.Second); !servesPlan() || !inView(); time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatal("the peer does not serve its plan after 30 s")
+			t.Fatal("the peer does not serve its plan, in its own view, after 30 s")
 		}
 	}
 	// Well past the settle time: still waiting for another member.
