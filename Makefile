@@ -136,7 +136,7 @@ golden:
 
 # A short run of every fuzz target.
 FUZZTIME ?= 20s
-FUZZPKGS := ./nn ./nn/format ./nn/data ./nn/train ./p2pnet ./p2pnet/pb ./gossip ./peer ./peer/api ./deploy/chaos
+FUZZPKGS := ./nn ./nn/format ./nn/data ./nn/train ./p2pnet ./p2pnet/pb ./gossip ./peer ./peer/api ./deploy/chaos ./internal/netns
 # Minimising each new input of a few KB (a checkpoint) would take the whole
 # run; 20 tries each leave time to fuzz.
 fuzz:

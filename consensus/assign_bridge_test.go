@@ -94,20 +94,7 @@ func TestAssignBridgeProperties(t *testing.T) {
 	bridged := 0
 	for trial := range 3000 {
 		ms, vs := randomCluster(rng, 1+rng.IntN(10), 1+rng.IntN(7), rng.IntN(2) == 0)
-		for i := range ms {
-			for _, v := range vs {
-				if rng.IntN(3) == 0 {
-					ms[i].Serving = append(ms[i].Serving, v.ID)
-				}
-				if rng.IntN(3) == 0 {
-					ms[i].Holding = append(ms[i].Holding, v.ID)
-				}
-			}
-		}
-		blind := slices.Clone(ms)
-		for i := range blind {
-			blind[i].Holding = nil
-		}
+		blind := serveAndHold(rng, ms, vs, 3)
 		base := Assign(blind, vs)
 		p := Assign(ms, vs)
 		checkPlan(t, ms, vs, p)
@@ -187,20 +174,7 @@ func TestAssignWhileBridged(t *testing.T) {
 	moved, bridged := 0, 0
 	for trial := range 3000 {
 		ms, vs := randomCluster(rng, 1+rng.IntN(10), 1+rng.IntN(7), rng.IntN(2) == 0)
-		for i := range ms {
-			for _, v := range vs {
-				if rng.IntN(3) == 0 {
-					ms[i].Serving = append(ms[i].Serving, v.ID)
-				}
-				if rng.IntN(2) == 0 {
-					ms[i].Holding = append(ms[i].Holding, v.ID)
-				}
-			}
-		}
-		blind := slices.Clone(ms)
-		for i := range blind {
-			blind[i].Holding = nil
-		}
+		blind := serveAndHold(rng, ms, vs, 2)
 		base, p := Assign(blind, vs), Assign(ms, vs)
 		if reflect.DeepEqual(base, p) {
 			continue
@@ -236,4 +210,25 @@ func TestAssignWhileBridged(t *testing.T) {
 	if moved*10 > bridged {
 		t.Errorf("%d of %d bridged plans move while bridged; want at most a tenth", moved, bridged)
 	}
+}
+
+// serveAndHold has each member of ms serve each variant of vs with
+// probability 1/3 and hold it with probability 1/holdOneIn, and returns ms
+// as peers that do not say what they hold would announce it.
+func serveAndHold(rng *rand.Rand, ms []Member, vs []Variant, holdOneIn int) (blind []Member) {
+	for i := range ms {
+		for _, v := range vs {
+			if rng.IntN(3) == 0 {
+				ms[i].Serving = append(ms[i].Serving, v.ID)
+			}
+			if rng.IntN(holdOneIn) == 0 {
+				ms[i].Holding = append(ms[i].Holding, v.ID)
+			}
+		}
+	}
+	blind = slices.Clone(ms)
+	for i := range blind {
+		blind[i].Holding = nil
+	}
+	return blind
 }

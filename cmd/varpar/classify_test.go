@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/varpar/varpar/peer/api"
+	"github.com/varpar/varpar/peer/api/apitest"
 )
 
 // fakePeer answers POST /v1/classify as a peer would: "bad" bodies get 400,
@@ -195,16 +196,7 @@ func TestClassifyFailsOver(t *testing.T) {
 // stalls, classify answers through the next one after --client-hedge,
 // long before the deadline.
 func TestClassifyHedges(t *testing.T) {
-	end := make(chan struct{})
-	stalled := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.Copy(io.Discard, r.Body)
-		select {
-		case <-r.Context().Done():
-		case <-end:
-		}
-	}))
-	defer stalled.Close()
-	defer close(end)
+	_, stalled := apitest.NewStalled(t)
 	srv := httptest.NewServer(&fakePeer{})
 	defer srv.Close()
 	good := writeFile(t, filepath.Join(t.TempDir(), "good.png"), "any bytes: the fake peer does not decode")

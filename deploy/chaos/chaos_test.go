@@ -5,11 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"image/png"
-	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"net/netip"
 	"os"
 	"strings"
 	"testing"
@@ -17,26 +15,8 @@ import (
 
 	"github.com/varpar/varpar/peer"
 	"github.com/varpar/varpar/peer/api"
+	"github.com/varpar/varpar/peer/api/apitest"
 )
-
-func TestPickPrefix(t *testing.T) {
-	p, err := pickPrefix("1: lo    inet 127.0.0.1/8\n", []byte{0, 5})
-	if err != nil || p.String() != "198.18.5.0/24" {
-		t.Errorf("got %v %v, want 198.18.5.0/24", p, err)
-	}
-	// In use: the next one.
-	p, err = pickPrefix("9: vpcbr    inet 198.18.5.254/24\n", []byte{0, 5})
-	if err != nil || p.String() != "198.18.6.0/24" {
-		t.Errorf("got %v %v, want 198.18.6.0/24", p, err)
-	}
-	// The upper half of the /15.
-	if p, _ := pickPrefix("", []byte{1, 2}); p.String() != "198.19.2.0/24" {
-		t.Errorf("got %v, want 198.19.2.0/24", p)
-	}
-	if !strings.HasPrefix(p.Addr().String(), "198.1") {
-		t.Errorf("%v outside 198.18.0.0/15", p)
-	}
-}
 
 func TestBombIsSmallAndHuge(t *testing.T) {
 	under := false
@@ -273,11 +253,6 @@ func FuzzParsers(f *testing.F) {
 		if m, err := parseEval(b); err == nil && len(m) == 0 {
 			t.Errorf("no error and no curve")
 		}
-		if len(b) >= 2 {
-			if p, err := pickPrefix(string(b), b); err == nil && !netip.MustParsePrefix("198.18.0.0/15").Contains(p.Addr()) {
-				t.Errorf("%v outside 198.18.0.0/15", p)
-			}
-		}
 	})
 }
 
@@ -309,16 +284,7 @@ func TestCheckFile(t *testing.T) {
 // frozen peer does) is hedged around: the next peer's answer is used within
 // the hedge delay and a little, and counts as a failover.
 func TestSendHedges(t *testing.T) {
-	end := make(chan struct{})
-	stalled := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.Copy(io.Discard, r.Body)
-		select {
-		case <-r.Context().Done():
-		case <-end:
-		}
-	}))
-	defer stalled.Close()
-	defer close(end)
+	_, stalled := apitest.NewStalled(t)
 	live := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		json.NewEncoder(w).Encode(api.Result{Class: "cat", Answered: []string{"v1"}, QuorumMet: true})
 	}))

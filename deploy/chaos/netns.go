@@ -1,14 +1,12 @@
 package main
 
 import (
-	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
 	"net/netip"
-	"os"
-	"os/exec"
-	"strings"
+
+	"github.com/varpar/varpar/internal/netns"
 )
 
 // Net is the run's namespaces and links: a bridge in the root namespace and
@@ -18,6 +16,7 @@ type Net struct {
 	ID     string       // random; in every name this run creates
 	Prefix netip.Prefix // a /24 of 198.18.0.0/15
 	Bridge string
+	br     *netns.Bridge
 	hosts  map[string]*Host
 	order  []string
 	log    func(format string, args ...any)
@@ -32,83 +31,30 @@ type Host struct {
 }
 
 // run runs a command and returns its error with its output.
-func run(args ...string) error {
-	out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("%s: %w: %s", strings.Join(args, " "), err, bytes.TrimSpace(out))
-	}
-	return nil
-}
-
-// pickPrefix chooses a /24 of 198.18.0.0/15 that no interface of the root
-// namespace has an address in (addrs is `ip -o addr` output).
-func pickPrefix(addrs string, rnd []byte) (netip.Prefix, error) {
-	for i := range 512 {
-		n := (int(rnd[0])<<8 | int(rnd[1]) + i) % 512
-		p := netip.PrefixFrom(netip.AddrFrom4([4]byte{198, 18 + byte(n/256), byte(n % 256), 0}), 24)
-		third := fmt.Sprintf(" %d.%d.%d.", 198, 18+n/256, n%256)
-		if !strings.Contains(addrs, third) {
-			return p, nil
-		}
-	}
-	return netip.Prefix{}, fmt.Errorf("chaos: every /24 of 198.18.0.0/15 is in use")
-}
+func run(args ...string) error { return netns.Run(args...) }
 
 // NewNet makes the bridge. Close removes it and everything added since.
 func NewNet(log func(string, ...any)) (*Net, error) {
 	rnd := make([]byte, 4)
 	rand.Read(rnd)
-	out, err := exec.Command("ip", "-o", "addr").Output()
-	if err != nil {
-		return nil, fmt.Errorf("chaos: ip -o addr: %w", err)
-	}
-	prefix, err := pickPrefix(string(out), rnd)
-	if err != nil {
-		return nil, err
-	}
 	id := hex.EncodeToString(rnd[2:])
-	n := &Net{ID: id, Prefix: prefix, Bridge: "vpc" + id + "br", hosts: map[string]*Host{}, log: log}
-	bridgeAddr := prefix.Addr().As4()
-	bridgeAddr[3] = 254
-	for _, args := range [][]string{
-		{"ip", "link", "add", n.Bridge, "type", "bridge"},
-		{"ip", "addr", "add", netip.AddrFrom4(bridgeAddr).String() + "/24", "dev", n.Bridge},
-		{"ip", "link", "set", n.Bridge, "up"},
-	} {
-		if err := run(args...); err != nil {
-			n.Close()
-			return nil, fmt.Errorf("chaos: %w", err)
-		}
+	br, err := netns.NewBridge("vpc"+id+"br", rnd)
+	if err != nil {
+		return nil, fmt.Errorf("chaos: %w", err)
 	}
-	return n, nil
+	return &Net{ID: id, Prefix: br.Prefix, Bridge: br.Name, br: br, hosts: map[string]*Host{}, log: log}, nil
 }
 
 // Add makes a namespace with the address .octet of the prefix.
 func (n *Net) Add(name string, octet byte) (*Host, error) {
-	a := n.Prefix.Addr().As4()
-	a[3] = octet
-	h := &Host{Name: name, NS: "varpar-chaos-" + n.ID + "-" + name, Veth: fmt.Sprintf("vpc%s%s", n.ID, name), Addr: netip.AddrFrom4(a)}
-	if len(h.Veth) > 15 {
-		return nil, fmt.Errorf("chaos: interface name %s too long", h.Veth)
-	}
+	h := &Host{Name: name, NS: "varpar-chaos-" + n.ID + "-" + name, Veth: fmt.Sprintf("vpc%s%s", n.ID, name)}
 	n.hosts[name] = h
 	n.order = append(n.order, name)
-	tmp := h.Veth + "x"
-	for _, args := range [][]string{
-		{"ip", "netns", "add", h.NS},
-		{"ip", "link", "add", h.Veth, "type", "veth", "peer", "name", tmp},
-		{"ip", "link", "set", tmp, "netns", h.NS},
-		{"ip", "-n", h.NS, "link", "set", tmp, "name", "eth0"},
-		{"ip", "-n", h.NS, "addr", "add", h.Addr.String() + "/24", "dev", "eth0"},
-		{"ip", "-n", h.NS, "link", "set", "eth0", "up"},
-		{"ip", "-n", h.NS, "link", "set", "lo", "up"},
-		{"ip", "link", "set", h.Veth, "master", n.Bridge},
-		{"ip", "link", "set", h.Veth, "up"},
-	} {
-		if err := run(args...); err != nil {
-			return nil, fmt.Errorf("chaos: %w", err)
-		}
+	addr, err := n.br.AddNS(h.NS, h.Veth, octet)
+	if err != nil {
+		return nil, fmt.Errorf("chaos: %w", err)
 	}
+	h.Addr = addr
 	return h, nil
 }
 
@@ -175,32 +121,17 @@ func (n *Net) FastLink(name string) error {
 	return err2
 }
 
-// exists reports whether the root namespace has a link called name.
-func exists(name string) bool {
-	_, err := os.Stat("/sys/class/net/" + name)
-	return err == nil
-}
-
 // Close deletes every namespace (and with it its veth pair) and the bridge.
 // It returns the first error but tries everything.
 func (n *Net) Close() error {
 	var first error
 	for _, name := range n.order {
 		h := n.hosts[name]
-		if err := run("ip", "netns", "del", h.NS); err != nil && first == nil {
+		if err := netns.DelNS(h.NS, h.Veth); err != nil && first == nil {
 			first = err
 		}
-		// Deleting the namespace deletes the pair, asynchronously.
-		for i := 0; i < 20 && exists(h.Veth); i++ {
-			waitBriefly()
-		}
-		if exists(h.Veth) {
-			if err := run("ip", "link", "del", h.Veth); err != nil && exists(h.Veth) && first == nil {
-				first = err
-			}
-		}
 	}
-	if err := run("ip", "link", "del", n.Bridge); err != nil && first == nil {
+	if err := n.br.Close(); err != nil && first == nil {
 		first = err
 	}
 	return first

@@ -4,10 +4,10 @@ import (
 	"bytes"
 	"fmt"
 	"net/netip"
-	"os"
 	"os/exec"
 	"strings"
-	"time"
+
+	"github.com/varpar/varpar/internal/netns"
 )
 
 // Prefix is the start of the name of every namespace, link and host
@@ -16,13 +16,7 @@ import (
 const Prefix = "vpd-"
 
 // run runs a command and returns its error with its output.
-func run(args ...string) error {
-	out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("%s: %w: %s", strings.Join(args, " "), err, bytes.TrimSpace(out))
-	}
-	return nil
-}
+func run(args ...string) error { return netns.Run(args...) }
 
 // output runs a command and returns its standard output.
 func output(args ...string) (string, error) {
@@ -36,20 +30,6 @@ func output(args ...string) (string, error) {
 	return string(out), nil
 }
 
-// pickPrefix chooses a /24 of 198.18.0.0/15 that no interface of the root
-// namespace has an address in (addrs is `ip -o addr` output), starting at a
-// random one (rnd, two bytes).
-func pickPrefix(addrs string, rnd []byte) (netip.Prefix, error) {
-	for i := range 512 {
-		n := (int(rnd[0])<<8 | int(rnd[1]) + i) % 512
-		p := netip.PrefixFrom(netip.AddrFrom4([4]byte{198, 18 + byte(n/256), byte(n % 256), 0}), 24)
-		if !strings.Contains(addrs, fmt.Sprintf(" %d.%d.%d.", 198, 18+n/256, n%256)) {
-			return p, nil
-		}
-	}
-	return netip.Prefix{}, fmt.Errorf("every /24 of 198.18.0.0/15 is in use")
-}
-
 // Net is the run's bridge in the root namespace, where the control side
 // (this program, ansible, the checks) has the address .254.
 type Net struct {
@@ -57,85 +37,31 @@ type Net struct {
 	Prefix  netip.Prefix
 	Bridge  string
 	Control netip.Addr
-	links   []string // veths made, root namespace ends
-	nss     []string
+	br      *netns.Bridge
+	nss     []string // each also the name of its veth's root end
 }
 
 // NewNet makes the bridge; Close removes it and everything added since.
 func NewNet(id string, rnd []byte) (*Net, error) {
-	addrs, err := output("ip", "-o", "addr")
+	br, err := netns.NewBridge(Prefix+id+"-br", rnd)
 	if err != nil {
 		return nil, err
 	}
-	p, err := pickPrefix(addrs, rnd)
-	if err != nil {
-		return nil, err
-	}
-	a := p.Addr().As4()
-	a[3] = 254
-	n := &Net{ID: id, Prefix: p, Bridge: Prefix + id + "-br", Control: netip.AddrFrom4(a)}
-	for _, args := range [][]string{
-		{"ip", "link", "add", n.Bridge, "type", "bridge"},
-		{"ip", "addr", "add", n.Control.String() + "/24", "dev", n.Bridge},
-		{"ip", "link", "set", n.Bridge, "up"},
-	} {
-		if err := run(args...); err != nil {
-			n.Close()
-			return nil, err
-		}
-	}
-	return n, nil
+	return &Net{ID: id, Prefix: br.Prefix, Bridge: br.Name, Control: br.Addr, br: br}, nil
 }
 
 // AddNS makes namespace name (the same name for the root end of its veth)
 // with eth0 at .octet of the prefix.
 func (n *Net) AddNS(name string, octet byte) (netip.Addr, error) {
-	if len(name) > 14 {
-		return netip.Addr{}, fmt.Errorf("interface name %s too long", name)
-	}
-	a := n.Prefix.Addr().As4()
-	a[3] = octet
-	addr := netip.AddrFrom4(a)
 	n.nss = append(n.nss, name)
-	n.links = append(n.links, name)
-	tmp := name + "x"
-	for _, args := range [][]string{
-		{"ip", "netns", "add", name},
-		{"ip", "link", "add", name, "type", "veth", "peer", "name", tmp},
-		{"ip", "link", "set", tmp, "netns", name},
-		{"ip", "-n", name, "link", "set", tmp, "name", "eth0"},
-		{"ip", "-n", name, "addr", "add", addr.String() + "/24", "dev", "eth0"},
-		{"ip", "-n", name, "link", "set", "eth0", "up"},
-		{"ip", "-n", name, "link", "set", "lo", "up"},
-		{"ip", "link", "set", name, "master", n.Bridge},
-		{"ip", "link", "set", name, "up"},
-	} {
-		if err := run(args...); err != nil {
-			return netip.Addr{}, err
-		}
-	}
-	return addr, nil
+	return n.br.AddNS(name, name, octet)
 }
 
 // linkExists reports whether the root namespace has a link called name.
-func linkExists(name string) bool {
-	_, err := os.Stat("/sys/class/net/" + name)
-	return err == nil
-}
+func linkExists(name string) bool { return netns.LinkExists(name) }
 
-// delNS deletes a namespace and waits (bounded) for its veth to go.
-func delNS(ns string) error {
-	err := run("ip", "netns", "del", ns)
-	for i := 0; i < 30 && linkExists(ns); i++ {
-		time.Sleep(100 * time.Millisecond)
-	}
-	if linkExists(ns) {
-		if err2 := run("ip", "link", "del", ns); err2 != nil && linkExists(ns) && err == nil {
-			err = err2
-		}
-	}
-	return err
-}
+// delNS deletes a namespace and its veth (named as it is).
+func delNS(ns string) error { return netns.DelNS(ns, ns) }
 
 // Close deletes the namespaces, their veths and the bridge; the first error
 // is returned, everything is tried. Processes in the namespaces must be gone.
@@ -146,10 +72,8 @@ func (n *Net) Close() error {
 			first = err
 		}
 	}
-	if linkExists(n.Bridge) {
-		if err := run("ip", "link", "del", n.Bridge); err != nil && first == nil {
-			first = err
-		}
+	if err := n.br.Close(); err != nil && first == nil {
+		first = err
 	}
 	return first
 }

@@ -131,20 +131,6 @@ func TestMountsUnder(t *testing.T) {
 	}
 }
 
-func TestPickPrefix(t *testing.T) {
-	p, err := pickPrefix("2: eth0 inet 198.18.1.254/24\n", []byte{0, 1})
-	if err != nil || p.String() != "198.18.2.0/24" {
-		t.Fatalf("%v %v", p, err)
-	}
-	var all strings.Builder
-	for n := 0; n < 512; n++ {
-		fmt.Fprintf(&all, " 198.%d.%d.1/24\n", 18+n/256, n%256)
-	}
-	if _, err := pickPrefix(all.String(), []byte{0, 0}); err == nil {
-		t.Fatal("every /24 in use: no error")
-	}
-}
-
 func TestInventoryIsYAML(t *testing.T) {
 	e := &Env{Key: "/k/id_ed25519", Known: "/k/known_hosts", Hosts: []*Host{
 		{Name: "h1", Addr: netip.MustParseAddr("198.18.7.1")}, {Name: "h2", Addr: netip.MustParseAddr("198.18.7.2")}}}

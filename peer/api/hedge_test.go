@@ -3,42 +3,16 @@ package api_test
 import (
 	"context"
 	"errors"
-	"io"
 	"net/http"
 	"net/http/httptest"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
 	"github.com/varpar/varpar/peer/api"
+	"github.com/varpar/varpar/peer/api/apitest"
 )
-
-// stalled is a peer that accepts a request and never answers: its handler
-// blocks until the request is cancelled or the test ends.
-type stalled struct {
-	got       atomic.Int32
-	cancelled chan struct{} // one value per cancelled request
-	end       chan struct{}
-}
-
-func newStalled(t *testing.T) (*stalled, *httptest.Server) {
-	s := &stalled{cancelled: make(chan struct{}, 16), end: make(chan struct{})}
-	srv := httptest.NewServer(s)
-	t.Cleanup(func() { close(s.end); srv.Close() })
-	return s, srv
-}
-
-func (s *stalled) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	s.got.Add(1)
-	io.Copy(io.Discard, r.Body) // the server sees the client go only once the body is read
-	select {
-	case <-r.Context().Done():
-		s.cancelled <- struct{}{}
-	case <-s.end:
-	}
-}
 
 // TestPoolHedgesAStalledPeer: the first peer accepts the request and
 // stalls; with a hedge delay, the second peer's answer is used within the
@@ -46,7 +20,7 @@ func (s *stalled) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // peer is skipped until its dead time is over.
 func TestPoolHedgesAStalledPeer(t *testing.T) {
 	before := goleak.IgnoreCurrent()
-	st, stSrv := newStalled(t)
+	st, stSrv := apitest.NewStalled(t)
 	live := httptest.NewServer(&fakePeer{})
 	defer live.Close()
 	const hedge, deadFor = 100 * time.Millisecond, 600 * time.Millisecond
@@ -69,7 +43,7 @@ func TestPoolHedgesAStalledPeer(t *testing.T) {
 		t.Errorf("trace %+v, want the live peer %s after 2 tried", tr, live.URL)
 	}
 	select {
-	case <-st.cancelled:
+	case <-st.Cancelled:
 	case <-time.After(2 * time.Second):
 		t.Fatal("the stalled peer's request was not cancelled")
 	}
@@ -85,11 +59,11 @@ func TestPoolHedgesAStalledPeer(t *testing.T) {
 			t.Errorf("within the dead time, answered after %v: the stalled peer was tried first", took)
 		}
 	}
-	if n := st.got.Load(); n != 1 && time.Since(marked) < deadFor-hedge {
+	if n := st.Got.Load(); n != 1 && time.Since(marked) < deadFor-hedge {
 		t.Errorf("%d requests to the stalled peer within its dead time, want 1", n)
 	}
 	// After it, the stalled peer is tried first again.
-	for deadline := time.Now().Add(5 * time.Second); st.got.Load() < 2; time.Sleep(20 * time.Millisecond) {
+	for deadline := time.Now().Add(5 * time.Second); st.Got.Load() < 2; time.Sleep(20 * time.Millisecond) {
 		if _, err := p.From(0).Classify(ctx, []byte("img"), api.Params{}); err != nil {
 			t.Fatal(err)
 		}
@@ -109,7 +83,7 @@ func TestPoolHedgesAStalledPeer(t *testing.T) {
 // TestPoolWithoutHedgeWaitsForAStalledPeer: hedge 0 keeps the old
 // behaviour: the request waits for its peer until its deadline.
 func TestPoolWithoutHedgeWaitsForAStalledPeer(t *testing.T) {
-	st, stSrv := newStalled(t)
+	st, stSrv := apitest.NewStalled(t)
 	live := &fakePeer{}
 	liveSrv := httptest.NewServer(live)
 	defer liveSrv.Close()
@@ -121,8 +95,8 @@ func TestPoolWithoutHedgeWaitsForAStalledPeer(t *testing.T) {
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("no hedging, first peer stalled: %v; want the deadline", err)
 	}
-	if st.got.Load() != 1 || len(live.got) != 0 {
-		t.Errorf("requests: stalled %d, live %d; want 1 and 0", st.got.Load(), len(live.got))
+	if st.Got.Load() != 1 || len(live.got) != 0 {
+		t.Errorf("requests: stalled %d, live %d; want 1 and 0", st.Got.Load(), len(live.got))
 	}
 }
 
@@ -130,8 +104,8 @@ func TestPoolWithoutHedgeWaitsForAStalledPeer(t *testing.T) {
 // context's deadline and leaves no goroutine behind.
 func TestPoolHedgeBothStalled(t *testing.T) {
 	before := goleak.IgnoreCurrent()
-	a, aSrv := newStalled(t)
-	b, bSrv := newStalled(t)
+	a, aSrv := apitest.NewStalled(t)
+	b, bSrv := apitest.NewStalled(t)
 	hc := &http.Client{Transport: &http.Transport{Proxy: nil}}
 	p := newPool(t, []string{aSrv.URL, bSrv.URL}, 0, hc)
 	p.SetHedge(50 * time.Millisecond)
@@ -145,12 +119,12 @@ func TestPoolHedgeBothStalled(t *testing.T) {
 	if took := time.Since(start); took > time.Second {
 		t.Errorf("took %v, want about the 300ms deadline", took)
 	}
-	if a.got.Load() != 1 || b.got.Load() != 1 {
-		t.Errorf("requests: %d and %d; want one to each", a.got.Load(), b.got.Load())
+	if a.Got.Load() != 1 || b.Got.Load() != 1 {
+		t.Errorf("requests: %d and %d; want one to each", a.Got.Load(), b.Got.Load())
 	}
-	for _, s := range []*stalled{a, b} {
+	for _, s := range []*apitest.Stalled{a, b} {
 		select {
-		case <-s.cancelled:
+		case <-s.Cancelled:
 		case <-time.After(2 * time.Second):
 			t.Fatal("a stalled peer's request was not cancelled")
 		}
