@@ -16,9 +16,10 @@ import (
 
 func newEvalCmd() *cobra.Command {
 	var (
-		dir, data, onBad string
-		k, threads       int
-		asJSON           bool
+		dir, data, onBad, split string
+		k, threads              int
+		asJSON, renorm          bool
+		widthExp                float64
 	)
 	cmd := &cobra.Command{
 		Use:   "eval --family DIR --data TEST [--json]",
@@ -44,16 +45,39 @@ when the family has one.`,
 			if k < 1 || k > classes {
 				return usagef("--k %d: want 1 to %d", k, classes)
 			}
+			if cmd.Flags().Changed("fusion-width-exp") {
+				if !(widthExp >= 0) || widthExp > 10 {
+					return usagef("--fusion-width-exp %v: want 0 to 10", widthExp)
+				}
+				f.Weights = f.Manifest.FusionWeightsExp(widthExp)
+			}
 			d, err := loadDatasetFlag(cmd, data, onBad)
 			if err != nil {
 				return err
+			}
+			switch split {
+			case "all":
+			case "val", "train":
+				rec := f.Manifest.Training
+				if rec == nil || !(rec.ValFraction > 0) {
+					return fmt.Errorf("--split %s: %s/family.json records no validation split (its variants' training record has no val_fraction)", split, dir)
+				}
+				tr, val := d.Split(rec.ValFraction, rec.SplitSeed())
+				d = val
+				if split == "train" {
+					d = tr
+				}
+				fmt.Fprintf(cmd.ErrOrStderr(), "evaluating the %s split of %s: %d images (val_fraction %v, seed %d, as the variants were trained)\n",
+					split, data, len(d.Samples), rec.ValFraction, rec.SplitSeed())
+			default:
+				return usagef("--split %q: want all, val or train", split)
 			}
 			if err := checkClasses(d, f.Manifest); err != nil {
 				return fmt.Errorf("%s: %w", data, err)
 			}
 			pool := nn.NewPool(threads)
 			defer pool.Close()
-			rep, err := train.Evaluate(f, d, k, pool, nil)
+			rep, err := train.EvaluateWith(f, d, k, pool, nil, train.EvalOptions{Renormalize: renorm})
 			if err != nil {
 				return err
 			}
@@ -66,6 +90,9 @@ when the family has one.`,
 	cmd.Flags().IntVar(&threads, "threads", 0, "compute threads (0: all cores)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	cmd.Flags().StringVar(&onBad, "on-bad-image", "fail", "what a corrupt image does: fail or skip")
+	cmd.Flags().StringVar(&split, "split", "all", "which images of TEST: all, or the val (train) part of the split the variants were trained with, TEST being their training data")
+	cmd.Flags().Float64Var(&widthExp, "fusion-width-exp", 2, "measure the paper's fusion weights with this exponent of the width instead of the family's weights")
+	cmd.Flags().BoolVar(&renorm, "renormalize", false, "measure top-k renormalised fusion: each answer's probabilities scaled to sum to 1")
 	return cmd
 }
 

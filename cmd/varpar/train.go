@@ -52,6 +52,10 @@ a record of the run.`,
 	f.Float64Var(&o.lossB, "loss-b", 0, "weight b of the fused loss (default: the family's recipe)")
 	f.Float64Var(&o.mixup, "mixup", 0, "mixup alpha, 0 for none (default: the family's recipe; the paper uses 0.2)")
 	f.Float64Var(&o.smoothing, "label-smoothing", 0, "label smoothing, 0 to below 1 (default: the family's recipe)")
+	f.IntVar(&o.cutout, "cutout", 0, "side in pixels of the square cutout erases from each training image, 0 for none (default: the family's recipe)")
+	f.Float64Var(&o.kd, "kd", 0, "weight of distillation from the trained base model in each variant's loss, 0 to 1, 0 for none (default: the family's recipe)")
+	f.Float64Var(&o.kdTemp, "kd-temperature", 0, "softmax temperature of the distillation (default: the family's recipe)")
+	f.Int64Var(&o.valSeed, "val-seed", 0, "seed of the validation split (default: the family's record, else the recipe's seed)")
 	return cmd
 }
 
@@ -72,6 +76,9 @@ type trainOpts struct {
 	lossB       float64
 	mixup       float64
 	smoothing   float64
+	cutout      int
+	kd, kdTemp  float64
+	valSeed     int64
 }
 
 func runTrain(cmd *cobra.Command, o *trainOpts) error {
@@ -117,6 +124,21 @@ func runTrain(cmd *cobra.Command, o *trainOpts) error {
 	}
 	if fl.Changed("label-smoothing") {
 		ov.LabelSmoothing = &o.smoothing
+	}
+	if fl.Changed("cutout") {
+		ov.Cutout = &o.cutout
+	}
+	if fl.Changed("kd") {
+		ov.KD = &o.kd
+	}
+	if fl.Changed("kd-temperature") {
+		ov.KDTemperature = &o.kdTemp
+	}
+	if fl.Changed("val-seed") {
+		if o.valSeed == 0 {
+			return usagef("--val-seed 0: pick a non-zero seed")
+		}
+		opts.ValSeed = o.valSeed
 	}
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -11,6 +11,7 @@ package data
 import (
 	"fmt"
 	"image"
+	"math"
 	"math/rand/v2"
 	"slices"
 
@@ -41,6 +42,10 @@ type Batcher struct {
 	partner []int       // mixup partner of each image of the last batch
 	lambda  float64     // mixup weight of the last batch (1 without mixup)
 	rowLbl  []int       // labels of the last batch before mixing
+	fill    [3]uint8    // cutout's colour: the first spec's mean, in 8-bit pixels
+
+	drawIdx  []int  // the samples of the last training batch
+	drawFlip []bool // and whether each was mirrored
 
 	// The permutation of the epoch last asked for, kept because
 	// recomputing 50,000 swaps per batch would cost more than the batch.
@@ -76,6 +81,11 @@ func NewBatcher(specs []nn.Spec, classes int, cfg format.TrainConfig) *Batcher {
 		rz:      make([]nn.Resizer, len(specs)),
 		mixed:   make([][]float32, len(specs)),
 		lambda:  1,
+	}
+	if len(specs) > 0 {
+		for c, m := range specs[0].Mean {
+			bt.fill[c] = uint8(min(255, max(0, math.Round(float64(m)*255))))
+		}
 	}
 	return bt
 }
@@ -127,15 +137,34 @@ func (bt *Batcher) checkBuffers(who string, batch int, inputs [][]float32, label
 
 // load puts sample s, augmented if asked, into bt.img and converts it for
 // every spec into slot k of inputs.
-func (bt *Batcher) load(s *Sample, k int, inputs [][]float32, pad, ox, oy int, flip bool) {
+func (bt *Batcher) load(s *Sample, k int, inputs [][]float32, pad, ox, oy int, flip bool, cut cutout) {
 	if s.W < 0 || s.H < 0 || len(s.Pix) < s.W*s.H*3 {
 		panic(fmt.Sprintf("data: Batcher: sample %s is %dx%d but has %d bytes", s.Path, s.W, s.H, len(s.Pix)))
 	}
 	padCropFlip(&bt.img, s, pad, ox, oy, flip)
+	if cut.size > 0 {
+		cut.apply(&bt.img, bt.fill)
+	}
 	for i := range bt.specs {
 		sp := &bt.specs[i]
 		n := sp.Resolution * sp.Resolution * 3
 		bt.rz[i].ToTensor(&bt.img, sp.Resolution, sp.Mean, sp.Std, inputs[i][k*n:(k+1)*n])
+	}
+}
+
+// cutout is one image's erased square: side size centred at (cx, cy).
+type cutout struct{ size, cx, cy int }
+
+// apply sets the square's pixels inside img to fill (alpha stays opaque).
+func (c cutout) apply(img *image.NRGBA, fill [3]uint8) {
+	w, h := img.Rect.Dx(), img.Rect.Dy()
+	x0, y0 := max(0, c.cx-c.size/2), max(0, c.cy-c.size/2)
+	x1, y1 := min(w, c.cx-c.size/2+c.size), min(h, c.cy-c.size/2+c.size)
+	for y := y0; y < y1; y++ {
+		row := img.Pix[y*img.Stride : y*img.Stride+w*4]
+		for x := x0; x < x1; x++ {
+			row[x*4], row[x*4+1], row[x*4+2] = fill[0], fill[1], fill[2]
+		}
 	}
 }
 
@@ -153,7 +182,10 @@ func (bt *Batcher) load(s *Sample, k int, inputs [][]float32, pad, ox, oy int, f
 // Each image is augmented on its 8-bit pixels: zero-padded by cfg.PadCrop
 // on every side and cropped back to its own size at a uniformly random
 // offset, then mirrored left to right with probability 1/2 if cfg.Flip;
-// the result is resized for every spec by Resizer.ToTensor. The target row
+// with cfg.Cutout = s > 0, a square of side s centred on a uniformly random
+// pixel (clipped at the edges) is then painted in the first spec's mean
+// colour, which normalises to about 0; the result is resized for every
+// spec by Resizer.ToTensor. The target row
 // of an image with label y is (1-ε)·onehot(y) + ε/classes, ε being
 // cfg.LabelSmoothing.
 //
@@ -178,6 +210,8 @@ func (bt *Batcher) Train(d *Dataset, epoch, b int, inputs [][]float32, targets [
 
 	seedRNG(&bt.pcg, bt.cfg.Seed, epoch, b, streamBatch)
 	pad := bt.cfg.PadCrop
+	bt.drawIdx = append(bt.drawIdx[:0], idx...)
+	bt.drawFlip = slices.Grow(bt.drawFlip[:0], B)[:B]
 	for k, si := range idx {
 		s := &d.Samples[si]
 		if s.Label < 0 || s.Label >= C {
@@ -191,7 +225,12 @@ func (bt *Batcher) Train(d *Dataset, epoch, b int, inputs [][]float32, targets [
 		if bt.cfg.Flip {
 			flip = bt.pcg.Uint64()>>63 == 1
 		}
-		bt.load(s, k, inputs, pad, ox, oy, flip)
+		var cut cutout
+		if c := bt.cfg.Cutout; c > 0 { // drawn only when on: recipes without it keep their batches
+			cut = cutout{size: c, cx: int(uintN(&bt.pcg, uint64(s.W))), cy: int(uintN(&bt.pcg, uint64(s.H)))}
+		}
+		bt.drawFlip[k] = flip
+		bt.load(s, k, inputs, pad, ox, oy, flip, cut)
 		labels[k] = s.Label
 	}
 
@@ -252,12 +291,26 @@ func (bt *Batcher) Train(d *Dataset, epoch, b int, inputs [][]float32, targets [
 // every inputs[i], and their labels into labels; the batch is len(idx)
 // images. An index out of range, or buffers too small, panic.
 func (bt *Batcher) Eval(d *Dataset, idx []int, inputs [][]float32, labels []int) {
+	bt.View(d, idx, false, inputs, labels)
+}
+
+// View is Eval with the images mirrored left to right if flip: the two
+// views of an image that training's flip draws from, with no crop offset.
+func (bt *Batcher) View(d *Dataset, idx []int, flip bool, inputs [][]float32, labels []int) {
 	bt.checkBuffers("Eval", len(idx), inputs, labels)
 	for k, si := range idx {
 		s := &d.Samples[si]
-		bt.load(s, k, inputs, 0, 0, 0, false)
+		bt.load(s, k, inputs, 0, 0, 0, flip, cutout{})
 		labels[k] = s.Label
 	}
+}
+
+// Drawn reports, for image k of the last training batch, the sample it
+// was (its index in the dataset), whether it was mirrored, and with mixup
+// its partner image in the batch and the batch's λ (partner k and λ 1
+// without mixup).
+func (bt *Batcher) Drawn(k int) (sample int, flip bool, partner int, lambda float64) {
+	return bt.drawIdx[k], bt.drawFlip[k], bt.partner[k], bt.lambda
 }
 
 // mixInfo reports the last training batch's mixup weight and partners,

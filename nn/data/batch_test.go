@@ -492,3 +492,71 @@ func BenchmarkBatcherTrain(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(i), "ms/batch")
 }
+
+// TestBatcherCutout checks that cutout paints one square of the mean colour,
+// clipped at the edges, centred anywhere, on the image that the crop and
+// flip (reported by Drawn) made, and changes nothing else.
+func TestBatcherCutout(t *testing.T) {
+	const side, B = 6, 32
+	d := batchDataset(64, 12, 12, 2)
+	specs := batchSpecs(12)
+	cfg := trainCfg(B)
+	cfg.Mixup, cfg.PadCrop, cfg.Cutout = 0, 0, side
+	bt := NewBatcher(specs, 2, cfg)
+	inputs, targets, labels := batchBufs(specs, B, 2)
+	var fill [3]uint8
+	for c, m := range specs[0].Mean {
+		fill[c] = uint8(math.Round(float64(m) * 255))
+	}
+	clipped, areas := 0, map[int]bool{}
+	for b := 0; b < 2; b++ {
+		bt.Train(d, 0, b, inputs, targets, labels)
+		n := 12 * 12 * 3
+		for k := 0; k < B; k++ {
+			si, flip, partner, lam := bt.Drawn(k)
+			if partner != k || lam != 1 {
+				t.Fatalf("image %d: partner %d, λ %v without mixup", k, partner, lam)
+			}
+			if si != bt.epochPermutation(d, 0)[b*B+k] {
+				t.Fatalf("image %d: Drawn says sample %d, the permutation %d", k, si, bt.epochPermutation(d, 0)[b*B+k])
+			}
+			want := refAugment(&d.Samples[si], 0, 0, 0, flip)
+			got := inputs[0][k*n : (k+1)*n]
+			ref := tensorOf(want, specs[0])
+			// The pixels that differ form one filled rectangle of at most side×side.
+			x0, y0, x1, y1 := 12, 12, -1, -1
+			for p := 0; p < 144; p++ {
+				if slices.Equal(got[p*3:p*3+3], ref[p*3:p*3+3]) {
+					continue
+				}
+				x, y := p%12, p/12
+				x0, y0, x1, y1 = min(x0, x), min(y0, y), max(x1, x), max(y1, y)
+			}
+			if x1 < 0 {
+				t.Fatalf("image %d: nothing erased", k)
+			}
+			w, h := x1-x0+1, y1-y0+1
+			if w > side || h > side {
+				t.Fatalf("image %d: erased %dx%d, more than %d", k, w, h, side)
+			}
+			if w < side || h < side {
+				clipped++
+			}
+			areas[w*h] = true
+			painted := image.NewNRGBA(want.Rect)
+			copy(painted.Pix, want.Pix)
+			for y := y0; y <= y1; y++ {
+				for x := x0; x <= x1; x++ {
+					o := painted.PixOffset(x, y)
+					painted.Pix[o], painted.Pix[o+1], painted.Pix[o+2] = fill[0], fill[1], fill[2]
+				}
+			}
+			if !slices.Equal(got, tensorOf(painted, specs[0])) {
+				t.Fatalf("image %d: not the augmented image with one square of the mean colour", k)
+			}
+		}
+	}
+	if clipped == 0 || clipped == 2*B || len(areas) < 3 {
+		t.Errorf("squares clipped in %d of %d images, %d distinct areas: centres not spread over the image", clipped, 2*B, len(areas))
+	}
+}

@@ -24,6 +24,17 @@ type TrainConfig struct {
 	LossB          float64 `json:"loss_b"`
 	Dropout        float64 `json:"dropout"` // classifier dropout probability, torchvision's classifier.0 (0.2); 0 = off
 	Seed           int64   `json:"seed"`    // every random choice derives from it
+
+	// Cutout (DeVries & Taylor 2017): a square of this side, centred
+	// anywhere in the augmented image (clipped at its edges), is set to the
+	// data's mean colour; 0 = off.
+	Cutout int `json:"cutout,omitempty"`
+	// Knowledge distillation from the family's trained base model (Hinton
+	// et al. 2015): each variant's own term becomes
+	// (1-KD)*CE(label) + KD*T^2*KL(teacher_T || variant_T), with the softmax
+	// of both taken at temperature T = KDTemperature; 0 = off. Variants only.
+	KD            float64 `json:"kd,omitempty"`
+	KDTemperature float64 `json:"kd_temperature,omitempty"`
 }
 
 // DefaultTrainConfig is the recipe the shipped families use unless a preset
@@ -51,9 +62,11 @@ func DefaultTrainConfig() TrainConfig {
 // TrainingRecord is how a family's weights were made, kept in family.json so
 // that anyone can see and repeat it.
 type TrainingRecord struct {
-	Command     string      `json:"command"`      // the command line that trained it
-	Data        string      `json:"data"`         // training data as given
-	ValFraction float64     `json:"val_fraction"` // part of the data held out for validation
+	Command     string      `json:"command"`            // the command line that trained it
+	Data        string      `json:"data"`               // training data as given
+	ValFraction float64     `json:"val_fraction"`       // part of the data held out for validation
+	ValSeed     int64       `json:"val_seed,omitempty"` // seed of that split (absent in older records: config.seed)
+	Teacher     string      `json:"teacher,omitempty"`  // SHA-256 of the base model distilled from
 	Config      TrainConfig `json:"config"`
 	Epochs      int         `json:"epochs_done"`
 	Threads     int         `json:"threads"`
@@ -94,6 +107,12 @@ func (cfg TrainConfig) Validate() error {
 		return bad("learning rate %v", cfg.LR)
 	case !finite(cfg.WarmupEpochs) || cfg.WarmupEpochs < 0:
 		return bad("warm-up %v epochs", cfg.WarmupEpochs)
+	case cfg.Cutout < 0:
+		return bad("cutout %d pixels, want 0 (off) or more", cfg.Cutout)
+	case !finite(cfg.KD) || cfg.KD < 0 || cfg.KD > 1:
+		return bad("distillation weight %v, want [0, 1]", cfg.KD)
+	case cfg.KD > 0 && (!finite(cfg.KDTemperature) || cfg.KDTemperature <= 0):
+		return bad("distillation temperature %v, want a positive number", cfg.KDTemperature)
 	}
 	switch cfg.Schedule {
 	case "", "cosine", "onecycle":
@@ -101,4 +120,13 @@ func (cfg TrainConfig) Validate() error {
 		return bad("schedule %q, want \"cosine\" or \"onecycle\"", cfg.Schedule)
 	}
 	return nil
+}
+
+// SplitSeed is the seed the run's validation split was drawn with: ValSeed,
+// or in records written before it existed, the recipe's seed.
+func (r *TrainingRecord) SplitSeed() int64 {
+	if r.ValSeed != 0 {
+		return r.ValSeed
+	}
+	return r.Config.Seed
 }

@@ -44,6 +44,19 @@ const maxEvalVariants = 16
 // each answering with its top-k as it would in the cluster, and fuses the
 // answers of every subset of variants with consensus.Fuse.
 func Evaluate(f *format.Family, d *data.Dataset, k int, pool *nn.Pool, progress func(done int)) (*EvalReport, error) {
+	return EvaluateWith(f, d, k, pool, progress, EvalOptions{})
+}
+
+// EvalOptions are the fusion rules Evaluate can measure besides the
+// cluster's own.
+type EvalOptions struct {
+	// Renormalize scales each answer's top-k probabilities to sum to 1
+	// before fusing (the paper's code's top-k renormalised fusion).
+	Renormalize bool
+}
+
+// EvaluateWith is Evaluate with other fusion rules.
+func EvaluateWith(f *format.Family, d *data.Dataset, k int, pool *nn.Pool, progress func(done int), opt EvalOptions) (*EvalReport, error) {
 	n := len(f.Models)
 	classes := len(f.Manifest.Classes)
 	if n > maxEvalVariants {
@@ -101,6 +114,15 @@ func Evaluate(f *format.Family, d *data.Dataset, k int, pool *nn.Pool, progress 
 				if v < n {
 					o := ((start+j)*n + v) * k
 					nn.TopK(probs, idx[o:o+k], val[o:o+k])
+					if opt.Renormalize {
+						var sum float32
+						for _, p := range val[o : o+k] {
+							sum += p
+						}
+						for q := range val[o : o+k] {
+							val[o+q] = min(1, val[o+q]/sum)
+						}
+					}
 				}
 			}
 		}

@@ -573,3 +573,100 @@ func TestTrainerRunningStats(t *testing.T) {
 		}
 	}
 }
+
+// refDistill is the distillation part of the reference loss: a*kd*T^2 times
+// the mean over images of sum_i KL(q || softmax(logits_i / T)); refLoss with
+// a*(1-kd) gives the rest.
+func refDistill(logits [][]float64, q []float64, k int, a, kd, temp float64) float64 {
+	b := len(q) / k
+	var loss float64
+	for n := 0; n < b; n++ {
+		for _, lg := range logits {
+			row := lg[n*k : (n+1)*k]
+			mx := row[0]
+			for _, v := range row {
+				mx = math.Max(mx, v)
+			}
+			var s float64
+			for _, v := range row {
+				s += math.Exp((v - mx) / temp)
+			}
+			lse := mx/temp + math.Log(s)
+			for c, v := range row {
+				if qc := q[n*k+c]; qc > 0 {
+					loss += qc * (math.Log(qc) - (v/temp - lse))
+				}
+			}
+		}
+	}
+	return a * kd * temp * temp * loss / float64(b)
+}
+
+// TestTrainerGradientsDistill checks the joint loss with a distillation
+// term: the reported loss and every parameter's gradient against central
+// differences of the float64 reference.
+func TestTrainerGradientsDistill(t *testing.T) {
+	cfg := format.DefaultTrainConfig()
+	cfg.Batch = 3
+	cfg.LossA, cfg.LossB = 0.8, 0.5
+	cfg.KD, cfg.KDTemperature = 0.7, 3
+	cfg.Dropout = 0
+	specs := gcSpecs()
+	fusion := []float64{1, 0.6}
+	tr, inputs, targets := gcSetup(t, cfg, specs, fusion)
+	k := specs[0].NumClasses
+	rng := rand.New(rand.NewPCG(21, 4))
+	q := make([]float32, cfg.Batch*k)
+	for n := 0; n < cfg.Batch; n++ {
+		var s float32
+		for c := 0; c < k; c++ {
+			q[n*k+c] = float32(0.05 + rng.Float64())
+			s += q[n*k+c]
+		}
+		for c := 0; c < k; c++ {
+			q[n*k+c] /= s
+		}
+	}
+	tr.SetTeacher(q)
+	st := tr.gradients(inputs, targets, false)
+
+	models := refModels(tr)
+	in64 := make([][]float64, len(inputs))
+	for i := range inputs {
+		in64[i] = trainTo64(inputs[i])
+	}
+	tg, q64 := trainTo64(targets), trainTo64(q)
+	loss := func() float64 {
+		lg := make([][]float64, len(models))
+		for i, m := range models {
+			lg[i] = refForward(m, in64[i], cfg.Batch, nil)
+		}
+		return refLoss(lg, tg, k, fusion, cfg.LossA*(1-cfg.KD), cfg.LossB) + refDistill(lg, q64, k, cfg.LossA, cfg.KD, cfg.KDTemperature)
+	}
+	want := loss()
+	if math.Abs(st.Loss-want) > 1e-4*math.Abs(want) {
+		t.Fatalf("loss %.7g, reference %.7g", st.Loss, want)
+	}
+	for i, m := range models {
+		for _, tp := range tr.nets[i].tensors {
+			if tp.stat {
+				continue
+			}
+			_, g := tParam(t, tr, i, tp.name)
+			idx := trainSampleIdx(rng, len(g), 3, g)
+			num := make([]float64, len(idx))
+			for j, x := range idx {
+				num[j] = trainCentralDiff(m.params[tp.name], x, loss)
+			}
+			gcCompare(t, fmt.Sprintf("model %d %s", i, tp.name), idx, g, num, trainMaxAbs(tr.nets[i].grads))
+		}
+	}
+
+	// A step without the teacher's probabilities is a caller bug.
+	defer func() {
+		if recover() == nil {
+			t.Error("a distillation step without SetTeacher did not panic")
+		}
+	}()
+	tr.gradients(inputs, targets, false)
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -32,6 +33,7 @@ type Options struct {
 	Data        string           // training data: MNIST IDX images file, image folder, or .tar/.tar.gz
 	Load        data.LoadOptions // how to load it (bad images, warnings)
 	ValFraction float64          // part of the data held out for validation, 0 <= f < 1
+	ValSeed     int64            // seed of the validation split (0: the recipe's seed)
 	Limit       int              // train on a stratified subset of this many images (0: all)
 	Threads     int              // compute threads (0: all cores)
 	Resume      bool             // continue the interrupted run from its checkpoint
@@ -52,6 +54,9 @@ type Overrides struct {
 	LossB          *float64
 	Mixup          *float64
 	LabelSmoothing *float64
+	Cutout         *int
+	KD             *float64
+	KDTemperature  *float64
 }
 
 func (o Overrides) apply(cfg *format.TrainConfig) {
@@ -74,6 +79,11 @@ func (o Overrides) apply(cfg *format.TrainConfig) {
 	set(&cfg.LossB, o.LossB)
 	set(&cfg.Mixup, o.Mixup)
 	set(&cfg.LabelSmoothing, o.LabelSmoothing)
+	if o.Cutout != nil {
+		cfg.Cutout = *o.Cutout
+	}
+	set(&cfg.KD, o.KD)
+	set(&cfg.KDTemperature, o.KDTemperature)
 }
 
 // UsageError reports options that no run can use (a negative count, a recipe
@@ -162,13 +172,16 @@ type resumeRecord struct {
 	Config      format.TrainConfig `json:"config"`
 	Data        string             `json:"data"`
 	ValFraction float64            `json:"val_fraction"`
+	ValSeed     int64              `json:"val_seed,omitempty"`
+	Teacher     string             `json:"teacher,omitempty"` // the base model's SHA-256 when distilling
 	Limit       int                `json:"limit"`
 	WallSeconds float64            `json:"wall_seconds"`
 	Threads     int                `json:"threads"`
 }
 
 func (r *resumeRecord) sameRun(o *resumeRecord) bool {
-	return r.Config == o.Config && r.Data == o.Data && r.ValFraction == o.ValFraction && r.Limit == o.Limit
+	return r.Config == o.Config && r.Data == o.Data && r.ValFraction == o.ValFraction && r.Limit == o.Limit &&
+		r.ValSeed == o.ValSeed && r.Teacher == o.Teacher
 }
 
 // Run trains the family in o.Dir: every variant jointly, or with o.Base its
@@ -212,6 +225,7 @@ func Run(ctx context.Context, o Options, p Progress) (*Result, error) {
 		infos = []*format.VariantInfo{man.Base}
 		fusion = []float64{1}
 		cfg.LossB = 0
+		cfg.KD, cfg.KDTemperature = 0, 0 // the base is the teacher; it learns from the labels only
 	} else {
 		for i := range man.Variants {
 			infos = append(infos, &man.Variants[i])
@@ -222,6 +236,38 @@ func Run(ctx context.Context, o Options, p Progress) (*Result, error) {
 	ids := make([]string, len(infos))
 	for i, v := range infos {
 		specs[i], ids[i] = v.Spec, v.ID
+	}
+
+	// The teacher: the family's trained base model, run by the inference
+	// engine on each batch at its own resolution.
+	var teacher *nn.Model
+	if cfg.KD > 0 {
+		if man.Base == nil {
+			return nil, fmt.Errorf("the recipe distils from the base model (kd %v), but %s has no base model", cfg.KD, manPath)
+		}
+		if man.BaseTraining == nil || man.Base.SHA256 == "" {
+			return nil, fmt.Errorf("the recipe distils from the base model (kd %v), but %s is not trained yet: run varpar train --base first", cfg.KD, man.Base.ID)
+		}
+		if teacher, err = format.LoadVariant(o.Dir, *man.Base); err != nil {
+			return nil, fmt.Errorf("the teacher (the base model): %w", err)
+		}
+	}
+	valSeed := o.ValSeed
+	if valSeed == 0 {
+		valSeed = cfg.Seed
+		if r := man.Training; o.Base && man.BaseTraining != nil {
+			valSeed = man.BaseTraining.SplitSeed()
+		} else if !o.Base && r != nil {
+			valSeed = r.SplitSeed()
+		}
+	}
+	if teacher != nil {
+		// The teacher must not have seen the images that measure the
+		// students: both runs hold out the same split.
+		if b := man.BaseTraining; b.ValFraction != o.ValFraction || b.SplitSeed() != valSeed {
+			return nil, usagef("distilling from a base model trained with validation split %v (seed %d) into a run with %v (seed %d): the teacher would have trained on the students' validation images; use the same --val-fraction and --val-seed",
+				b.ValFraction, b.SplitSeed(), o.ValFraction, valSeed)
+		}
 	}
 
 	ckpt := CheckpointPath(o.Dir, o.Base)
@@ -248,7 +294,7 @@ func Run(ctx context.Context, o Options, p Progress) (*Result, error) {
 	}
 	trainSet, val := all, (*data.Dataset)(nil)
 	if o.ValFraction > 0 {
-		trainSet, val = all.Split(o.ValFraction, cfg.Seed)
+		trainSet, val = all.Split(o.ValFraction, valSeed)
 	}
 	perEpoch := data.BatchesPerEpoch(trainSet, cfg.Batch)
 	if perEpoch < 1 {
@@ -261,7 +307,18 @@ func Run(ctx context.Context, o Options, p Progress) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	rec := resumeRecord{Config: cfg, Data: o.Data, ValFraction: o.ValFraction, Limit: o.Limit, Threads: pool.Threads()}
+	rec := resumeRecord{Config: cfg, Data: o.Data, ValFraction: o.ValFraction, ValSeed: valSeed, Limit: o.Limit, Threads: pool.Threads()}
+	var kd *distiller
+	var teacherSeconds float64 // counted in the run's wall time
+	if teacher != nil {
+		rec.Teacher = man.Base.SHA256
+		t0 := time.Now()
+		if kd, err = newDistiller(ctx, teacher, trainSet, cfg, pool); err != nil {
+			return nil, err
+		}
+		teacherSeconds = time.Since(t0).Seconds()
+		p.Note(fmt.Sprintf("the teacher %s answered for %d training images, as they are and mirrored, in %.0fs", man.Base.ID, len(trainSet.Samples), teacherSeconds))
+	}
 	if o.Resume {
 		meta, err := tr.LoadCheckpoint(ckpt)
 		if err != nil {
@@ -295,11 +352,11 @@ func Run(ctx context.Context, o Options, p Progress) (*Result, error) {
 		Threads: pool.Threads(), ISA: nn.ISA(), Done: rec.Epoch * perEpoch})
 
 	total := cfg.Epochs * perEpoch
-	wallBefore, runStart := rec.WallSeconds, time.Now()
+	wallBefore, runStart := rec.WallSeconds+teacherSeconds, time.Now()
 	var valAcc []float64
 	for epoch := rec.Epoch; epoch < cfg.Epochs; epoch++ {
 		var sum EpochStats
-		stopped, err := runEpoch(ctx, tr, trainSet, specs, cfg, epoch, perEpoch, total, o.MaxSteps, p, &sum)
+		stopped, err := runEpoch(ctx, tr, kd, trainSet, specs, cfg, epoch, perEpoch, total, o.MaxSteps, p, &sum)
 		if err != nil {
 			return nil, err
 		}
@@ -341,7 +398,7 @@ func Run(ctx context.Context, o Options, p Progress) (*Result, error) {
 	}
 	wall := wallBefore + time.Since(runStart).Seconds()
 	record := &format.TrainingRecord{
-		Command: o.Command, Data: o.Data, ValFraction: o.ValFraction,
+		Command: o.Command, Data: o.Data, ValFraction: o.ValFraction, ValSeed: valSeed, Teacher: rec.Teacher,
 		Config: cfg, Epochs: cfg.Epochs, Threads: pool.Threads(), WallSeconds: wall,
 		ImagesPerS:  float64(cfg.Epochs*perEpoch*cfg.Batch) / wall, // over the whole run, resumes included
 		ValAccuracy: valAcc, Machine: machine(), Finished: time.Now().UTC().Format(time.RFC3339),
@@ -361,14 +418,17 @@ func Run(ctx context.Context, o Options, p Progress) (*Result, error) {
 // runEpoch trains one epoch on batches a producer goroutine prepares, and
 // reports whether MaxSteps stopped it. The producer is stopped and waited
 // for before runEpoch returns, whatever happens.
-func runEpoch(ctx context.Context, tr *Trainer, d *data.Dataset, specs []nn.Spec, cfg format.TrainConfig,
+func runEpoch(ctx context.Context, tr *Trainer, kd *distiller, d *data.Dataset, specs []nn.Spec, cfg format.TrainConfig,
 	epoch, perEpoch, total, maxSteps int, p Progress, sum *EpochStats) (stopped bool, err error) {
 	ctx, cancel := context.WithCancel(ctx)
-	batches := prefetch(ctx, d, specs, cfg, epoch, perEpoch)
+	batches := prefetch(ctx, d, specs, cfg, kd, epoch, perEpoch)
 	defer batches.wait()
 	defer cancel() // runs first: the producer stops, then wait drains it
 	for b := range batches.ch {
 		step := epoch*perEpoch + b.index
+		if kd != nil {
+			tr.SetTeacher(b.teacher)
+		}
 		st := tr.Step(b.inputs, b.targets, tr.LR(step, total))
 		b.release()
 		sum.add(st)
@@ -416,11 +476,84 @@ func validate(tr *Trainer, man *format.Manifest, infos []*format.VariantInfo, fu
 	return out, nil
 }
 
+// distiller holds the teacher's answers for every training image, computed
+// once when a run starts (or resumes): softmax(logits / T) of the base model
+// on each image as it is and mirrored, the two views training's flip draws
+// from. A batch's teacher rows are looked up, not computed: running the
+// teacher on every augmented batch would add about a third to the
+// variants' training time, and a crop offset of a few pixels changes its
+// answer little.
+type distiller struct {
+	classes int
+	table   []float32 // (sample*2 + mirrored) × classes
+}
+
+func newDistiller(ctx context.Context, m *nn.Model, d *data.Dataset, cfg format.TrainConfig, pool *nn.Pool) (*distiller, error) {
+	k := m.Classes()
+	n := len(d.Samples)
+	kd := &distiller{classes: k, table: make([]float32, n*2*k)}
+	batch := cfg.Batch
+	sess := m.NewSession(batch, pool)
+	bt := data.NewBatcher([]nn.Spec{m.Spec}, k, cfg)
+	in := [][]float32{make([]float32, batch*m.InputSize())}
+	labels := make([]int, batch)
+	idx := make([]int, 0, batch)
+	for start := 0; start < n; start += batch {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		idx = idx[:0]
+		for i := start; i < min(n, start+batch); i++ {
+			idx = append(idx, i)
+		}
+		for view := 0; view < 2; view++ {
+			bt.View(d, idx, view == 1, in, labels)
+			lg := sess.Forward(in[0]) // rows past len(idx) hold the previous batch's images; ignored
+			for r, si := range idx {
+				row, out := lg[r*k:(r+1)*k], kd.table[(si*2+view)*k:(si*2+view+1)*k]
+				mx := logSumExp(row, cfg.KDTemperature)
+				for c, v := range row {
+					out[c] = float32(math.Exp(float64(v)/cfg.KDTemperature - mx))
+				}
+			}
+		}
+	}
+	return kd, nil
+}
+
+// fill writes the teacher's rows for the batch bt drew last into q: each
+// image's view, mixed with its partner's as its input was under mixup.
+func (kd *distiller) fill(bt *data.Batcher, q []float32) {
+	k := kd.classes
+	row := func(img int) []float32 {
+		si, flip, _, _ := bt.Drawn(img)
+		v := 0
+		if flip {
+			v = 1
+		}
+		return kd.table[(si*2+v)*k : (si*2+v+1)*k]
+	}
+	for img := 0; img < len(q)/k; img++ {
+		out := q[img*k : (img+1)*k]
+		_, _, partner, lam := bt.Drawn(img)
+		a := row(img)
+		if lam == 1 {
+			copy(out, a)
+			continue
+		}
+		p := row(partner)
+		for c := range out {
+			out[c] = float32(lam)*a[c] + float32(1-lam)*p[c]
+		}
+	}
+}
+
 // batch is one prepared training batch; release hands its buffers back.
 type batch struct {
 	index   int
 	inputs  [][]float32
 	targets []float32
+	teacher []float32 // with distillation: the teacher's rows
 	free    chan<- *batch
 }
 
@@ -444,11 +577,14 @@ func (s batchStream) wait() {
 
 // prefetch starts the producer for one epoch; the batches' content depends only
 // on (seed, epoch, index), so prefetching changes nothing in the result.
-func prefetch(ctx context.Context, d *data.Dataset, specs []nn.Spec, cfg format.TrainConfig, epoch, n int) batchStream {
+func prefetch(ctx context.Context, d *data.Dataset, specs []nn.Spec, cfg format.TrainConfig, kd *distiller, epoch, n int) batchStream {
 	const depth = 2
 	free := make(chan *batch, depth)
 	for i := 0; i < depth; i++ {
 		b := &batch{targets: make([]float32, cfg.Batch*len(d.Classes)), free: free}
+		if kd != nil {
+			b.teacher = make([]float32, cfg.Batch*len(d.Classes))
+		}
 		for _, s := range specs {
 			b.inputs = append(b.inputs, make([]float32, cfg.Batch*s.Resolution*s.Resolution*3))
 		}
@@ -470,6 +606,9 @@ func prefetch(ctx context.Context, d *data.Dataset, specs []nn.Spec, cfg format.
 			}
 			b.index = i
 			bt.Train(d, epoch, i, b.inputs, b.targets, labels)
+			if kd != nil {
+				kd.fill(bt, b.teacher)
+			}
 			select {
 			case s.ch <- b:
 			case <-ctx.Done():

@@ -63,7 +63,7 @@ func TestRunEpochCancel(t *testing.T) {
 	defer cancel()
 	rec := &recorder{cancel: cancel, cancelAfter: 3}
 	var sum EpochStats
-	stopped, err := runEpoch(ctx, tr, d, []nn.Spec{spec}, cfg, 0, per, per, 0, rec, &sum)
+	stopped, err := runEpoch(ctx, tr, nil, d, []nn.Spec{spec}, cfg, 0, per, per, 0, rec, &sum)
 	if stopped || !errors.Is(err, context.Canceled) {
 		t.Fatalf("runEpoch after cancel: stopped %v, err %v; want context.Canceled", stopped, err)
 	}
@@ -93,12 +93,12 @@ func TestRunEpochMaxSteps(t *testing.T) {
 	per := data.BatchesPerEpoch(d, cfg.Batch)
 	rec := &recorder{}
 	var sum EpochStats
-	stopped, err := runEpoch(context.Background(), tr, d, []nn.Spec{spec}, cfg, 0, per, 2*per, 4, rec, &sum)
+	stopped, err := runEpoch(context.Background(), tr, nil, d, []nn.Spec{spec}, cfg, 0, per, 2*per, 4, rec, &sum)
 	if !stopped || err != nil || sum.Steps != 4 {
 		t.Fatalf("MaxSteps 4: stopped %v, err %v, %d steps; want stopped after 4", stopped, err, sum.Steps)
 	}
 	sum = EpochStats{}
-	stopped, err = runEpoch(context.Background(), tr, d, []nn.Spec{spec}, cfg, 1, per, 2*per, 0, rec, &sum)
+	stopped, err = runEpoch(context.Background(), tr, nil, d, []nn.Spec{spec}, cfg, 1, per, 2*per, 0, rec, &sum)
 	if stopped || err != nil || sum.Steps != per || sum.Images != per*cfg.Batch {
 		t.Fatalf("full epoch: stopped %v, err %v, %d steps of %d images; want %d steps of %d", stopped, err, sum.Steps, sum.Images, per, per*cfg.Batch)
 	}

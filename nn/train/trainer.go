@@ -58,6 +58,10 @@ type Trainer struct {
 	rowR    []float64 // models × classes: w_i p_i[c] / fused[c]
 	stats   StepStats
 	drop    rand.PCG
+
+	// Distillation (cfg.KD > 0): the teacher's softened probabilities for
+	// the next Step (batch × classes), set by SetTeacher and used once.
+	teacher []float32
 }
 
 // NewTrainer builds a trainer for the models specs, all with the same number
@@ -156,6 +160,13 @@ func (t *Trainer) Models() int { return len(t.nets) }
 // Steps reports how many steps have been taken (restored by LoadCheckpoint).
 func (t *Trainer) Steps() int { return t.steps }
 
+// SetTeacher gives the next Step the teacher's probabilities at the recipe's
+// distillation temperature T, softmax(teacher logits / T), one row of
+// classes per image of the batch. The slice is read during that Step only
+// and must not change until it returns. With cfg.KD = 0 it is ignored; with
+// cfg.KD > 0 a Step without a teacher panics.
+func (t *Trainer) SetTeacher(probs []float32) { t.teacher = probs }
+
 // Step runs the forward pass (training-mode batch norm), the backward pass and
 // one SGD update with learning rate lr on one batch. inputs[i] is the batch
 // for model i at its resolution: n×R_i×R_i×3 floats, NHWC, normalised;
@@ -201,6 +212,9 @@ func (t *Trainer) checkBatch(inputs [][]float32, targets []float32) int {
 			panic(fmt.Sprintf("train: Trainer.Step: model %d: batch norm needs more than one value per channel (batch of %d)", i, b))
 		}
 	}
+	if t.cfg.KD > 0 && len(t.teacher) != b*k {
+		panic(fmt.Sprintf("train: Trainer.Step: distillation needs the teacher's %d×%d probabilities (SetTeacher), have %d", b, k, len(t.teacher)))
+	}
 	return b
 }
 
@@ -214,6 +228,7 @@ func (t *Trainer) forwardBackward(inputs [][]float32, targets []float32, b int) 
 		t.forward(i)
 	}
 	t.loss(targets)
+	t.teacher = nil
 	for _, n := range t.nets {
 		t.net = n
 		t.backward()
@@ -311,35 +326,49 @@ func (t *Trainer) loss(targets []float32) {
 	for i := range st.VariantLoss {
 		st.VariantLoss[i], st.Correct[i] = 0, 0
 	}
+	kd, temp := t.cfg.KD, t.cfg.KDTemperature
 	sa := float32(t.cfg.LossA / float64(b))
+	sce := sa * float32(1-kd)    // each variant's label term
+	skd := sa * float32(kd*temp) // and its distillation term, through the 1/T of its logits
 	sb := t.cfg.LossB / float64(b)
 	for img := 0; img < b; img++ {
 		tg := targets[img*k : (img+1)*k]
 		label := argmaxF32(tg)
+		var q []float32
+		if kd > 0 {
+			q = t.teacher[img*k : (img+1)*k]
+		}
 		for i, n := range t.nets {
 			lg := n.logits[img*k : (img+1)*k]
 			pr := n.probs[img*k : (img+1)*k]
-			mx := lg[0]
-			for _, v := range lg {
-				mx = max(mx, v)
-			}
-			var sum float64
-			for _, v := range lg {
-				sum += math.Exp(float64(v - mx))
-			}
-			lse := float64(mx) + math.Log(sum)
+			lse := logSumExp(lg, 1)
 			ce := 0.0
 			for c, v := range lg {
 				pr[c] = float32(math.Exp(float64(v) - lse))
 				ce -= float64(tg[c]) * (float64(v) - lse)
 			}
-			st.VariantLoss[i] += ce
 			if argmaxF32(lg) == label {
 				st.Correct[i]++
 			}
 			dl := n.dlogits[img*k : (img+1)*k]
-			for c := range dl {
-				dl[c] = sa * (pr[c] - tg[c])
+			if kd == 0 {
+				st.VariantLoss[i] += ce
+				for c := range dl {
+					dl[c] = sa * (pr[c] - tg[c])
+				}
+			} else {
+				// T^2 KL(q || softmax(lg/T)); its gradient with respect
+				// to lg is T (softmax(lg/T) - q).
+				lseT := logSumExp(lg, temp)
+				kl := 0.0
+				for c, v := range lg {
+					lpT := float64(v)/temp - lseT
+					if q[c] > 0 {
+						kl += float64(q[c]) * (math.Log(float64(q[c])) - lpT)
+					}
+					dl[c] = sce*(pr[c]-tg[c]) + skd*(float32(math.Exp(lpT))-q[c])
+				}
+				st.VariantLoss[i] += (1-kd)*ce + kd*temp*temp*kl
 			}
 			t.answers[i].Probs = pr
 		}
@@ -390,6 +419,26 @@ func (t *Trainer) loss(targets []float32) {
 	}
 	st.FusedLoss *= inv
 	st.Loss += t.cfg.LossB * st.FusedLoss
+}
+
+// logSumExp returns log(sum_c exp(lg[c]/temp)), computed stably.
+func logSumExp(lg []float32, temp float64) float64 {
+	mx := lg[0]
+	for _, v := range lg {
+		mx = max(mx, v)
+	}
+	var sum float64
+	if temp == 1 { // the differences in float32, as always before distillation
+		for _, v := range lg {
+			sum += math.Exp(float64(v - mx))
+		}
+		return float64(mx) + math.Log(sum)
+	}
+	m := float64(mx) / temp
+	for _, v := range lg {
+		sum += math.Exp(float64(v)/temp - m)
+	}
+	return m + math.Log(sum)
 }
 
 // argmax32 returns the index of the largest value, the lowest on ties.
