@@ -62,7 +62,7 @@ when the family has one.`,
 				if rec == nil || !(rec.ValFraction > 0) {
 					return fmt.Errorf("--split %s: %s/family.json records no validation split (its variants' training record has no val_fraction)", split, dir)
 				}
-				tr, val := d.Split(rec.ValFraction, rec.SplitSeed())
+				tr, val := train.HeldOut(d, rec)
 				d = val
 				if split == "train" {
 					d = tr

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -157,6 +158,31 @@ func TestTrainResumeAfterKill(t *testing.T) {
 	}
 	if _, errOut, code := run(t, "eval", "--family", dirs[0], "--data", test, "--k", "11"); code != 2 || !strings.Contains(errOut, "--k 11") {
 		t.Errorf("eval --k 11: exit %d, %q; want a usage error naming --k", code, errOut)
+	}
+
+	// eval --split val finds the run's validation images again (the
+	// subset of --limit, then the held-out part): it measures what
+	// training's last validation measured.
+	out, errOut, code = run(t, "eval", "--family", dirs[0], "--data", data, "--split", "val", "--json", "--threads", "2")
+	if code != 0 {
+		t.Fatalf("eval --split val: exit %d: %s", code, errOut)
+	}
+	var vrep train.EvalReport
+	if err := json.Unmarshal([]byte(out), &vrep); err != nil {
+		t.Fatalf("eval --split val --json: %v in %q", err, out)
+	}
+	got := []float64{vrep.Variants[0].Accuracy, vrep.Variants[1].Accuracy, vrep.Fused}
+	if vrep.Images < 190 || vrep.Images > 220 {
+		t.Errorf("eval --split val: %d images, want the run's ~205 (10%% of 2048)", vrep.Images)
+	}
+	for i, want := range a.Training.ValAccuracy {
+		if math.Abs(got[i]-want) > 0.5/float64(vrep.Images) {
+			t.Errorf("eval --split val: accuracies %v, training's last validation %v", got, a.Training.ValAccuracy)
+			break
+		}
+	}
+	if _, errOut, code := run(t, "eval", "--family", dirs[0], "--data", data, "--split", "some"); code != 2 || !strings.Contains(errOut, "--split") {
+		t.Errorf("eval --split some: exit %d, %q; want a usage error naming --split", code, errOut)
 	}
 }
 

@@ -67,6 +67,7 @@ type TrainingRecord struct {
 	ValFraction float64     `json:"val_fraction"`       // part of the data held out for validation
 	ValSeed     int64       `json:"val_seed,omitempty"` // seed of that split (absent in older records: config.seed)
 	Teacher     string      `json:"teacher,omitempty"`  // SHA-256 of the base model distilled from
+	Limit       int         `json:"limit,omitempty"`    // trained on a stratified subset of this many images
 	Config      TrainConfig `json:"config"`
 	Epochs      int         `json:"epochs_done"`
 	Threads     int         `json:"threads"`

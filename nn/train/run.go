@@ -289,13 +289,7 @@ func Run(ctx context.Context, o Options, p Progress) (*Result, error) {
 	if !slices.Equal(all.Classes, man.Classes) {
 		return nil, fmt.Errorf("%s: the data's classes %v differ from the family's %v", o.Data, all.Classes, man.Classes)
 	}
-	if o.Limit > 0 && o.Limit < len(all.Samples) {
-		_, all = all.Split(float64(o.Limit)/float64(len(all.Samples)), cfg.Seed)
-	}
-	trainSet, val := all, (*data.Dataset)(nil)
-	if o.ValFraction > 0 {
-		trainSet, val = all.Split(o.ValFraction, valSeed)
-	}
+	trainSet, val := Partition(all, o.Limit, cfg.Seed, o.ValFraction, valSeed)
 	perEpoch := data.BatchesPerEpoch(trainSet, cfg.Batch)
 	if perEpoch < 1 {
 		return nil, fmt.Errorf("%s: %d training images, fewer than one batch of %d", o.Data, len(trainSet.Samples), cfg.Batch)
@@ -398,7 +392,7 @@ func Run(ctx context.Context, o Options, p Progress) (*Result, error) {
 	}
 	wall := wallBefore + time.Since(runStart).Seconds()
 	record := &format.TrainingRecord{
-		Command: o.Command, Data: o.Data, ValFraction: o.ValFraction, ValSeed: valSeed, Teacher: rec.Teacher,
+		Command: o.Command, Data: o.Data, ValFraction: o.ValFraction, ValSeed: valSeed, Teacher: rec.Teacher, Limit: o.Limit,
 		Config: cfg, Epochs: cfg.Epochs, Threads: pool.Threads(), WallSeconds: wall,
 		ImagesPerS:  float64(cfg.Epochs*perEpoch*cfg.Batch) / wall, // over the whole run, resumes included
 		ValAccuracy: valAcc, Machine: machine(), Finished: time.Now().UTC().Format(time.RFC3339),
@@ -413,6 +407,26 @@ func Run(ctx context.Context, o Options, p Progress) (*Result, error) {
 	}
 	os.Remove(ckpt)
 	return &Result{Manifest: manPath, WallSeconds: wall}, nil
+}
+
+// Partition is how a run divides its data: a stratified subset of limit
+// images drawn with seed (limit 0: all of them), then valFraction of that
+// held out for validation, drawn with valSeed (val is nil when valFraction is
+// 0). Evaluation uses it to find a run's validation images again.
+func Partition(all *data.Dataset, limit int, seed int64, valFraction float64, valSeed int64) (trainSet, val *data.Dataset) {
+	if limit > 0 && limit < len(all.Samples) {
+		_, all = all.Split(float64(limit)/float64(len(all.Samples)), seed)
+	}
+	if valFraction > 0 {
+		return all.Split(valFraction, valSeed)
+	}
+	return all, nil
+}
+
+// HeldOut returns the training and validation images of the run rec
+// records, from the data it was trained on.
+func HeldOut(all *data.Dataset, rec *format.TrainingRecord) (trainSet, val *data.Dataset) {
+	return Partition(all, rec.Limit, rec.Config.Seed, rec.ValFraction, rec.SplitSeed())
 }
 
 // runEpoch trains one epoch on batches a producer goroutine prepares, and
