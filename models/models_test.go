@@ -35,7 +35,8 @@ func checkRatios(t *testing.T, f *format.Family) {
 }
 
 // checkRecipes: the base trained with the variants' recipe and epochs (the
-// fused-loss weight aside, which a single model has no use for).
+// fused-loss weight and the distillation from the base aside, which a single
+// model, the teacher itself, has no use for), and on the same split.
 func checkRecipes(t *testing.T, m *format.Manifest) {
 	t.Helper()
 	if m.Training == nil || m.BaseTraining == nil || m.Training.Finished == "" || m.BaseTraining.Finished == "" {
@@ -43,8 +44,16 @@ func checkRecipes(t *testing.T, m *format.Manifest) {
 	}
 	a, b := m.Training.Config, m.BaseTraining.Config
 	a.LossB, b.LossB = 0, 0
+	a.KD, a.KDTemperature = 0, 0
 	if a != b || m.Training.Epochs != m.BaseTraining.Epochs {
 		t.Errorf("%s: variants trained with %+v for %d epochs, the base with %+v for %d", m.Name, a, m.Training.Epochs, b, m.BaseTraining.Epochs)
+	}
+	if m.Training.ValFraction != m.BaseTraining.ValFraction || m.Training.SplitSeed() != m.BaseTraining.SplitSeed() {
+		t.Errorf("%s: variants validated on %v (seed %d), the base on %v (seed %d)", m.Name,
+			m.Training.ValFraction, m.Training.SplitSeed(), m.BaseTraining.ValFraction, m.BaseTraining.SplitSeed())
+	}
+	if m.Training.Config.KD > 0 && m.Training.Teacher != m.Base.SHA256 {
+		t.Errorf("%s: variants distilled from %q, the base shipped is %q", m.Name, m.Training.Teacher, m.Base.SHA256)
 	}
 }
 
