@@ -144,9 +144,9 @@ fuzz:
 		echo "== $$p $$t"; $(GO) test -run XXX -fuzz "^$$t$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 20x $$p || exit 1; done; done
 
 # Reproduces the shipped families from scratch (see models/*/README.md for the
-# wall time on 2 cores): the base model first, since the CIFAR-10 variants
-# distil from it; then the variants; then the accuracy on the validation split
-# the choices were made on, and on the test images. CIFAR is the CIFAR-10 image-folder archives' folder.
+# wall time on 2 cores): the base model first (a recipe with kd > 0 distils
+# the variants from it); then the variants; then the accuracy on the
+# validation split the choices are made on, and on the test images. CIFAR is the CIFAR-10 image-folder archives' folder.
 CIFAR ?= ../shared/datasets/cifar10
 # Training is deterministic for a seed and a thread count: the shipped
 # models were trained on 2 threads, so that is what reproduces them.

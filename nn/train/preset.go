@@ -89,9 +89,6 @@ var presets = map[string]struct {
 			c.Epochs = 30
 			c.Mixup = 0
 			c.LabelSmoothing = 0.1
-			// Chosen on the validation split (models/cifar10/README.md):
-			// distillation from the base model, Hinton's T = 4.
-			c.KD, c.KDTemperature = 0.9, 4
 			return c
 		},
 	},
