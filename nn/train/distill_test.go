@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -159,7 +160,7 @@ func TestDistillerTable(t *testing.T) {
 			}
 		}
 	}
-	if slicesEqual(kd.table[:3], kd.table[3:6]) {
+	if slices.Equal(kd.table[:3], kd.table[3:6]) {
 		t.Error("the mirrored view has the same answer as the image: views not distinguished")
 	}
 
@@ -192,13 +193,4 @@ func TestDistillerTable(t *testing.T) {
 			}
 		}
 	}
-}
-
-func slicesEqual(a, b []float32) bool {
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return len(a) == len(b)
 }

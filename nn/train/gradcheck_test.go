@@ -204,6 +204,19 @@ func refLinear(x []float64, b, in, out int, wt, bias []float64) []float64 {
 	return y
 }
 
+// refLogSumExp is log(sum_c exp(row[c]/temp)) in float64.
+func refLogSumExp(row []float64, temp float64) float64 {
+	mx := row[0]
+	for _, v := range row {
+		mx = math.Max(mx, v)
+	}
+	var s float64
+	for _, v := range row {
+		s += math.Exp((v - mx) / temp)
+	}
+	return mx/temp + math.Log(s)
+}
+
 // refLoss is the joint loss: a * sum_i CE(softmax(logits_i)) + bw * CE(fused),
 // fused = sum_i w_i softmax_i / sum w, all averaged over the batch.
 func refLoss(logits [][]float64, targets []float64, k int, w []float64, a, bw float64) float64 {
@@ -217,15 +230,7 @@ func refLoss(logits [][]float64, targets []float64, k int, w []float64, a, bw fl
 		fused := make([]float64, k)
 		for i, lg := range logits {
 			row := lg[n*k : (n+1)*k]
-			mx := row[0]
-			for _, v := range row {
-				mx = math.Max(mx, v)
-			}
-			var s float64
-			for _, v := range row {
-				s += math.Exp(v - mx)
-			}
-			lse := mx + math.Log(s)
+			lse := refLogSumExp(row, 1)
 			for c, v := range row {
 				loss -= a * targets[n*k+c] * (v - lse)
 				fused[c] += w[i] * math.Exp(v-lse)
@@ -583,15 +588,7 @@ func refDistill(logits [][]float64, q []float64, k int, a, kd, temp float64) flo
 	for n := 0; n < b; n++ {
 		for _, lg := range logits {
 			row := lg[n*k : (n+1)*k]
-			mx := row[0]
-			for _, v := range row {
-				mx = math.Max(mx, v)
-			}
-			var s float64
-			for _, v := range row {
-				s += math.Exp((v - mx) / temp)
-			}
-			lse := mx/temp + math.Log(s)
+			lse := refLogSumExp(row, temp)
 			for c, v := range row {
 				if qc := q[n*k+c]; qc > 0 {
 					loss += qc * (math.Log(qc) - (v/temp - lse))
